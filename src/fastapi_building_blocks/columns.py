@@ -1,0 +1,112 @@
+"""Column types and factories for SQLAlchemy Core tables, the same on every backend.
+
+users = Table(
+    "users", metadata(),
+    uuid_primary_key(),
+    Column("email", String(255), nullable=False, unique=True),
+    created_at(),
+)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Uuid
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: Constraint names that are the same on every backend, so a unique violation can be
+#: traced back to its columns whatever the database reports.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def metadata() -> MetaData:
+    """A `MetaData` using `NAMING_CONVENTION`; use it for every table a repository serves."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): new keys land at the end of the index."""
+    milliseconds = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")
+    value = (milliseconds & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= ((random >> 62) & 0xFFF) << 64  # rand_a: 12 bits
+    value |= 0b10 << 62  # variant
+    value |= random & ((1 << 62) - 1)  # rand_b: 62 bits
+    return uuid.UUID(int=value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC, with microseconds, on every backend.
+
+    PostgreSQL and SQL Server keep the offset natively; MySQL/MariaDB and SQLite store the
+    UTC wall time. Reads always return an aware UTC datetime; naive writes are refused,
+    because a naive time has no single meaning.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: SQLAlchemyDialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sqlite.DATETIME())  # type: ignore[no-untyped-call]
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    @staticmethod
+    def normalize(value: datetime) -> datetime:
+        """The value as it reads back: the same instant in UTC; naive values are refused."""
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: give it a timezone (e.g. datetime.now(UTC))")
+        return value.astimezone(UTC)
+
+    def process_bind_param(self, value: datetime | None, dialect: SQLAlchemyDialect) -> Any:
+        if value is None:
+            return None
+        value = self.normalize(value)
+        if dialect.name in ("mysql", "mariadb", "sqlite"):
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: SQLAlchemyDialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
+
+def uuid_primary_key(name: str = "id") -> Column[uuid.UUID]:
+    """A UUID key, generated client-side as UUIDv7 so inserts need no round trip for it."""
+    return Column(name, Uuid(), primary_key=True, default=uuid7)
+
+
+def integer_primary_key(name: str = "id") -> Column[int]:
+    """An auto-increment key (BIGINT where the backend allows it as auto-increment)."""
+    return Column(
+        name, BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,192 @@
+"""The database session: one `AsyncEngine` built from a URL, its pool and its lifecycle.
+
+    async with SQLAlchemySession("postgresql+asyncpg://app:secret@db/app") as database:
+        users = UserRepository(database)
+
+The URL decides everything dialect-specific (see `fastapi_building_blocks.dialects`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..dialects import Dialect, EngineOptions, dialect_named
+from ..errors import ConfigurationError, DatabaseUnavailableError
+from .translate import translate_error
+
+logger = logging.getLogger("fastapi_building_blocks.database")
+
+
+class DatabaseSession(ABC):
+    """What a repository needs: connections to run statements on, and the dialect."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads; nothing it does is committed by leaving it."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection in a transaction, committed on normal exit, rolled back on error."""
+
+
+def mask_url(url: URL | str) -> str:
+    """The URL as safe to log: the password replaced by ***; unparseable text withheld."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _parse_url(url: URL | str) -> URL:
+    try:
+        return make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigurationError(
+            "the database URL cannot be parsed; expected e.g. "
+            "postgresql+asyncpg://user:password@host:5432/name"
+        ) from None
+
+
+class SQLAlchemySession(DatabaseSession):
+    """Owns one `AsyncEngine`: pool (5 + 10 overflow, pre-ping), tuning, connect, dispose."""
+
+    def __init__(
+        self,
+        url: URL | str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+        pool_recycle: int | None = None,
+        pool_pre_ping: bool = True,
+        echo: bool = False,
+        connect_args: Mapping[str, Any] | None = None,
+        connect_attempts: int = 3,
+        connect_backoff_seconds: float = 0.5,
+    ) -> None:
+        parsed = _parse_url(url)
+        self.dialect = dialect_named(parsed.get_backend_name())
+        self.url = self.dialect.prepare_url(parsed)
+        driver = self.url.get_driver_name()
+        if driver != self.dialect.async_driver:
+            raise ConfigurationError(
+                f"{self.dialect.name} is supported through {self.dialect.async_driver}, "
+                f"not {driver!r}: use {self.url.get_backend_name()}+{self.dialect.async_driver}://"
+            )
+        options = EngineOptions(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=pool_recycle,
+            pool_pre_ping=pool_pre_ping,
+            echo=echo,
+            connect_args=connect_args or {},
+        )
+        try:
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, **self.dialect.engine_arguments(self.url, options)
+            )
+        except ModuleNotFoundError as missing:
+            raise ConfigurationError(
+                f"{self.dialect.name} needs the driver {self.dialect.async_driver} "
+                f"({missing.name} is not installed): "
+                f"pip install 'fastapi-building-blocks[{self.dialect.extra}]'"
+            ) from None
+        self._install_tuning()
+        self.connect_attempts = max(1, connect_attempts)
+        self.connect_backoff_seconds = connect_backoff_seconds
+
+    def _install_tuning(self) -> None:
+        dialect = self.dialect
+
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def tune(dbapi_connection: Any, _record: Any) -> None:
+            dialect.on_connect(dbapi_connection)
+
+        if dialect.begins_transactions_itself:
+
+            @event.listens_for(self.engine.sync_engine, "begin")
+            def begin(connection: Connection) -> None:
+                connection.exec_driver_sql("BEGIN")
+
+    def __repr__(self) -> str:
+        return f"SQLAlchemySession({mask_url(self.url)!r})"
+
+    @property
+    def database_name(self) -> str | None:
+        return self.url.database
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Check the database answers, retrying with backoff while it starts up."""
+        delay = self.connect_backoff_seconds
+        for attempt in range(1, self.connect_attempts + 1):
+            try:
+                await self.ping()
+            except DatabaseUnavailableError:
+                if attempt == self.connect_attempts:
+                    raise
+                logger.warning(
+                    "database %s not reachable (attempt %d of %d); retrying in %.1fs",
+                    mask_url(self.url),
+                    attempt,
+                    self.connect_attempts,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                logger.info("connected to %s", mask_url(self.url))
+                return
+
+    async def disconnect(self) -> None:
+        """Close every pooled connection; the session can connect again later."""
+        await self.engine.dispose()
+        logger.info("disconnected from %s", mask_url(self.url))
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.disconnect()
+
+    async def ping(self) -> None:
+        """Round-trip to the database, or DatabaseUnavailableError."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception as error:
+            translated = translate_error(error, self.dialect, None)
+            if translated is None:
+                raise
+            if not isinstance(translated, DatabaseUnavailableError):
+                translated = DatabaseUnavailableError(str(translated))
+            raise translated from error
+
+    # -- connections ------------------------------------------------------------------
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.engine.connect()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self.engine.begin()

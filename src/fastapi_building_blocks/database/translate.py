@@ -1,0 +1,106 @@
+"""Driver errors of every dialect, turned into the package's exception tree."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlalchemy import exc as sa_exc
+
+from ..dialects import Diagnosis, Dialect, Failure
+from ..errors import (
+    CheckViolationError,
+    ConcurrencyError,
+    ConstraintViolationError,
+    DatabaseUnavailableError,
+    ForeignKeyViolationError,
+    NotNullViolationError,
+    RepositoryError,
+    UniqueViolationError,
+)
+
+#: Errors raised before a driver could wrap them: refused sockets, DNS, timeouts.
+_CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionError)
+
+
+def translate_error(
+    error: BaseException, dialect: Dialect, table: Table | None
+) -> RepositoryError | None:
+    """The package error for a driver or pool error; None for anything else (a bug to surface)."""
+    if isinstance(error, RepositoryError):
+        return error
+    where = table.name if table is not None else "database"
+    if isinstance(error, sa_exc.TimeoutError):
+        return DatabaseUnavailableError(
+            f"{where}: no pooled connection became free in time", table=_name(table)
+        )
+    if isinstance(error, _CONNECTION_ERRORS):
+        return DatabaseUnavailableError(
+            f"{where}: the database cannot be reached ({type(error).__name__})", table=_name(table)
+        )
+    if not isinstance(error, sa_exc.DBAPIError):
+        return None
+    diagnosis = dialect.diagnose(error.orig) if error.orig is not None else None
+    if diagnosis is not None:
+        return _from_diagnosis(diagnosis, table)
+    if error.connection_invalidated or isinstance(error.orig, _CONNECTION_ERRORS):
+        return DatabaseUnavailableError(
+            f"{where}: the connection to the database was lost", table=_name(table)
+        )
+    if isinstance(error, sa_exc.InterfaceError):  # the driver lost its connection state
+        return DatabaseUnavailableError(
+            f"{where}: the database did not complete the operation", table=_name(table)
+        )
+    return RepositoryError(
+        f"{where}: the database refused the operation ({type(error.orig).__name__})",
+        table=_name(table),
+    )
+
+
+def _name(table: Table | None) -> str | None:
+    return table.name if table is not None else None
+
+
+def _constraint_columns(table: Table | None, diagnosis: Diagnosis) -> tuple[str, ...]:
+    if diagnosis.columns or table is None or diagnosis.constraint is None:
+        return diagnosis.columns
+    name = diagnosis.constraint
+    if name == "PRIMARY" or name == table.primary_key.name:
+        return tuple(column.key for column in table.primary_key.columns)
+    for constraint in (*table.constraints, *table.indexes):
+        if getattr(constraint, "name", None) == name:
+            return tuple(column.key for column in getattr(constraint, "columns", ()))
+    if name in table.columns:  # MySQL names an unnamed unique key after its first column
+        return (name,)
+    return ()
+
+
+_ERROR_BY_FAILURE: dict[Failure, tuple[type[ConstraintViolationError], str]] = {
+    Failure.UNIQUE: (UniqueViolationError, "a row with the same {named} already exists"),
+    Failure.FOREIGN_KEY: (
+        ForeignKeyViolationError,
+        "{named} refers to a missing row, or the row is still referenced",
+    ),
+    Failure.NOT_NULL: (NotNullViolationError, "{named} is required"),
+    Failure.CHECK: (CheckViolationError, "the row breaks the check {named}"),
+    Failure.INVALID_VALUE: (ConstraintViolationError, "a value does not fit its column"),
+}
+
+
+def _from_diagnosis(diagnosis: Diagnosis, table: Table | None) -> RepositoryError:
+    where = table.name if table is not None else "database"
+    if diagnosis.failure is Failure.UNAVAILABLE:
+        return DatabaseUnavailableError(
+            f"{where}: the database cannot be reached", table=_name(table)
+        )
+    if diagnosis.failure is Failure.CONCURRENCY:
+        return ConcurrencyError(
+            f"{where}: the write collided with a concurrent one; retry it", table=_name(table)
+        )
+    columns = _constraint_columns(table, diagnosis)
+    named = ", ".join(columns) or diagnosis.constraint or "a constraint"
+    error_type, message = _ERROR_BY_FAILURE[diagnosis.failure]
+    return error_type(
+        f"{where}: " + message.format(named=named),
+        table=_name(table),
+        constraint=diagnosis.constraint,
+        columns=columns,
+    )

@@ -1,0 +1,123 @@
+"""What the package needs to know about one database dialect.
+
+Every behaviour that differs between databases is a method or attribute here, overridden
+by one class per dialect; nothing else in the package asks which database it talks to.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy import Table
+from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert, ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+
+
+class Failure(enum.Enum):
+    """The kinds of driver error the package turns into its own exceptions."""
+
+    UNIQUE = "unique"
+    FOREIGN_KEY = "foreign_key"
+    NOT_NULL = "not_null"
+    CHECK = "check"
+    INVALID_VALUE = "invalid_value"
+    CONCURRENCY = "concurrency"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A dialect's reading of one driver error: what broke, and where if it says."""
+
+    failure: Failure
+    constraint: str | None = None
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Pool and engine settings; `None` means "the dialect's default"."""
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
+    pool_recycle: int | None = None
+    pool_pre_ping: bool = True
+    echo: bool = False
+    connect_args: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Dialect:
+    """Defaults shared by the dialects; a subclass overrides what its database does otherwise."""
+
+    name: ClassVar[str]
+    async_driver: ClassVar[str]
+    extra: ClassVar[str]
+    #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
+    #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
+    nulls_sort_first: ClassVar[bool] = True
+
+    def prepare_url(self, url: URL) -> URL:
+        """Complete a URL with the driver and connection options this dialect wants."""
+        if url.get_driver_name() == url.get_backend_name():
+            return url.set(drivername=f"{url.get_backend_name()}+{self.async_driver}")
+        return url
+
+    def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
+        """Keyword arguments for `create_async_engine`."""
+        return {
+            "pool_size": options.pool_size,
+            "max_overflow": options.max_overflow,
+            "pool_timeout": options.pool_timeout,
+            "pool_recycle": -1 if options.pool_recycle is None else options.pool_recycle,
+            "pool_pre_ping": options.pool_pre_ping,
+            "echo": options.echo,
+            "connect_args": dict(options.connect_args),
+        }
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        """Session settings to apply once to every new DBAPI connection."""
+
+    @property
+    def begins_transactions_itself(self) -> bool:
+        """True where the engine must emit BEGIN (the driver's own handling is unreliable)."""
+        return False
+
+    def order_by(self, column: ColumnElement[Any], descending: bool) -> UnaryExpression[Any]:
+        """An ORDER BY term on which NULL is the smallest value, as on most databases."""
+        term = column.desc() if descending else column.asc()
+        if self.nulls_sort_first or not _is_nullable(column):
+            return term
+        return term.nulls_last() if descending else term.nulls_first()
+
+    def upsert(
+        self,
+        table: Table,
+        values: Mapping[str, Any],
+        conflict_columns: Sequence[str],
+    ) -> Insert | ReturningInsert[Any] | Any:
+        """An INSERT that updates the row whose `conflict_columns` match instead of failing."""
+        raise NotImplementedError(f"upsert is not supported on {self.name}")
+
+    def diagnose(self, error: BaseException) -> Diagnosis | None:
+        """Read a driver error; None when it is none of the kinds the package translates."""
+        return None
+
+
+def _is_nullable(column: ColumnElement[Any]) -> bool:
+    return bool(getattr(column, "nullable", True))
+
+
+def quoted_names(text: str) -> tuple[str, ...]:
+    """The names inside a "(a, b)" or "(`a`, `b`)" list as drivers print them."""
+    return tuple(name.strip(' `"[]') for name in text.split(",") if name.strip())
+
+
+def first_match(pattern: str, text: str) -> str | None:
+    found = re.search(pattern, text)
+    return found.group(1) if found else None

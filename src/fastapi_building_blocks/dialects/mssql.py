@@ -1,0 +1,107 @@
+"""SQL Server through aioodbc: upsert is a MERGE, errors are read from native numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.expression import Executable
+
+from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match
+
+_FAILURE_BY_NATIVE_ERROR = {
+    2627: Failure.UNIQUE,  # unique or primary key constraint
+    2601: Failure.UNIQUE,  # unique index
+    515: Failure.NOT_NULL,
+    8152: Failure.INVALID_VALUE,  # string or binary data would be truncated
+    2628: Failure.INVALID_VALUE,
+    8115: Failure.INVALID_VALUE,  # arithmetic overflow
+    1205: Failure.CONCURRENCY,  # deadlock victim
+    4060: Failure.UNAVAILABLE,  # cannot open database
+    18456: Failure.UNAVAILABLE,  # login failed
+    10054: Failure.UNAVAILABLE,
+    10061: Failure.UNAVAILABLE,
+}
+
+DEFAULT_ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
+
+
+class Merge(Executable, ClauseElement):
+    """`MERGE` of one row into a table on the given key columns (SQL Server's upsert)."""
+
+    inherit_cache = False
+
+    def __init__(self, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+        self.table = table
+        self.values = dict(values)
+        self.keys = list(keys)
+
+
+@compiles(Merge, "mssql")
+def _compile_merge(merge: Merge, compiler: SQLCompiler, **kw: Any) -> str:
+    quote = compiler.preparer.quote
+    names = list(merge.values)
+    params = ", ".join(
+        compiler.process(bindparam(f"merge_{name}", value, type_=merge.table.c[name].type), **kw)
+        for name, value in merge.values.items()
+    )
+    source_columns = ", ".join(quote(name) for name in names)
+    on = " AND ".join(f"target.{quote(k)} = source.{quote(k)}" for k in merge.keys)
+    updates = ", ".join(
+        f"target.{quote(n)} = source.{quote(n)}" for n in names if n not in merge.keys
+    )
+    inserted = ", ".join(f"source.{quote(n)}" for n in names)
+    matched = f" WHEN MATCHED THEN UPDATE SET {updates}" if updates else ""
+    return (
+        f"MERGE INTO {compiler.preparer.format_table(merge.table)} WITH (HOLDLOCK) AS target"
+        f" USING (VALUES ({params})) AS source ({source_columns}) ON {on}{matched}"
+        f" WHEN NOT MATCHED THEN INSERT ({source_columns}) VALUES ({inserted});"
+    )
+
+
+class MSSQLDialect(Dialect):
+    name = "mssql"
+    async_driver = "aioodbc"
+    extra = "mssql"
+
+    def prepare_url(self, url: URL) -> URL:
+        url = super().prepare_url(url)
+        if "driver" not in url.query and "odbc_connect" not in url.query:
+            url = url.update_query_dict({"driver": DEFAULT_ODBC_DRIVER})
+        return url
+
+    def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
+        # One round trip per executemany batch instead of one per row.
+        return {**super().engine_arguments(url, options), "fast_executemany": True}
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    ) -> Merge:
+        return Merge(table, values, conflict_columns)
+
+    def diagnose(self, error: BaseException) -> Diagnosis | None:
+        message = " ".join(str(argument) for argument in getattr(error, "args", ()))
+        native = first_match(r"\((\d+)\)", message)
+        if native is None:
+            return None
+        number = int(native)
+        if number == 547:  # conflicted with a FOREIGN KEY or CHECK constraint
+            constraint = first_match(r'constraint "([^"]*)"', message)
+            failure = Failure.FOREIGN_KEY if "FOREIGN KEY" in message else Failure.CHECK
+            return Diagnosis(failure, constraint=constraint)
+        known = _FAILURE_BY_NATIVE_ERROR.get(number)
+        if known is None:
+            return None
+        failure = known
+        if failure is Failure.UNIQUE:
+            constraint = first_match(r"(?:constraint|index) '([^']*)'", message)
+            return Diagnosis(failure, constraint=constraint)
+        if failure is Failure.NOT_NULL:
+            column = first_match(r"into column '([^']*)'", message)
+            return Diagnosis(failure, columns=(column,) if column else ())
+        return Diagnosis(failure)

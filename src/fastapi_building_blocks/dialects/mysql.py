@@ -1,0 +1,109 @@
+"""MySQL and MariaDB through aiomysql."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert
+
+from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+
+#: Server error numbers (MySQL / MariaDB manuals) and client errors 2003, 2006, 2013.
+_FAILURE_BY_ERRNO = {
+    1062: Failure.UNIQUE,
+    1451: Failure.FOREIGN_KEY,  # cannot delete or update a parent row
+    1452: Failure.FOREIGN_KEY,  # cannot add or update a child row
+    1048: Failure.NOT_NULL,
+    1364: Failure.NOT_NULL,  # field has no default value
+    3819: Failure.CHECK,  # MySQL
+    4025: Failure.CHECK,  # MariaDB
+    1406: Failure.INVALID_VALUE,  # data too long
+    1264: Failure.INVALID_VALUE,  # out of range
+    1292: Failure.INVALID_VALUE,  # incorrect value (e.g. a malformed UUID)
+    1366: Failure.INVALID_VALUE,  # incorrect string or integer value
+    1205: Failure.CONCURRENCY,  # lock wait timeout
+    1213: Failure.CONCURRENCY,  # deadlock
+    1040: Failure.UNAVAILABLE,  # too many connections
+    1045: Failure.UNAVAILABLE,  # access denied
+    1049: Failure.UNAVAILABLE,  # unknown database
+    2003: Failure.UNAVAILABLE,  # can't connect
+    2006: Failure.UNAVAILABLE,  # server has gone away
+    2013: Failure.UNAVAILABLE,  # lost connection during query
+}
+
+#: Below MySQL's default wait_timeout (8 hours) and common proxy idle limits.
+DEFAULT_POOL_RECYCLE_SECONDS = 3600
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    async_driver = "aiomysql"
+    extra = "mysql"
+
+    def prepare_url(self, url: URL) -> URL:
+        url = super().prepare_url(url)
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return url
+
+    def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
+        arguments = super().engine_arguments(url, options)
+        if options.pool_recycle is None:
+            arguments["pool_recycle"] = DEFAULT_POOL_RECYCLE_SECONDS
+        return arguments
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.close()
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    ) -> Insert:
+        # MySQL cannot name the conflict target: any unique key of the table triggers it.
+        statement = mysql_insert(table).values(values)
+        updates = {
+            name: statement.inserted[name] for name in values if name not in conflict_columns
+        }
+        if not updates:  # a no-op update keeps the row as it is
+            first = next(iter(conflict_columns))
+            updates = {first: table.c[first]}
+        return statement.on_duplicate_key_update(updates)
+
+    def diagnose(self, error: BaseException) -> Diagnosis | None:
+        arguments = getattr(error, "args", ())
+        if not arguments or not isinstance(arguments[0], int):
+            return None
+        failure = _FAILURE_BY_ERRNO.get(arguments[0])
+        if failure is None:
+            return None
+        message = str(arguments[1]) if len(arguments) > 1 else ""
+        if failure is Failure.UNIQUE:
+            return Diagnosis(
+                failure, constraint=first_match(r"for key '(?:[^'.]*\.)?([^']*)'", message)
+            )
+        if failure is Failure.FOREIGN_KEY:
+            columns = first_match(r"FOREIGN KEY \(([^)]*)\)", message)
+            return Diagnosis(
+                failure,
+                constraint=first_match(r"CONSTRAINT `([^`]*)`", message),
+                columns=quoted_names(columns) if columns else (),
+            )
+        if failure is Failure.NOT_NULL:
+            column = first_match(r"(?:Column|Field) '([^']*)'", message)
+            return Diagnosis(failure, columns=(column,) if column else ())
+        if failure is Failure.CHECK:
+            return Diagnosis(
+                failure, constraint=first_match(r"[Cc]onstraint [`']([^`']*)[`']", message)
+            )
+        return Diagnosis(failure)
+
+
+class MariaDBDialect(MySQLDialect):
+    """MariaDB speaks the MySQL dialect; SQLAlchemy names it apart for `mariadb://` URLs."""
+
+    name = "mariadb"

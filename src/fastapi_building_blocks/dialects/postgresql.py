@@ -1,0 +1,66 @@
+"""PostgreSQL through asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.sql.dml import Insert
+
+from .base import Diagnosis, Dialect, Failure, first_match, quoted_names
+
+#: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
+_FAILURE_BY_SQLSTATE = {
+    "23505": Failure.UNIQUE,
+    "23503": Failure.FOREIGN_KEY,
+    "23502": Failure.NOT_NULL,
+    "23514": Failure.CHECK,
+    "22001": Failure.INVALID_VALUE,  # string_data_right_truncation
+    "22003": Failure.INVALID_VALUE,  # numeric_value_out_of_range
+    "40001": Failure.CONCURRENCY,  # serialization_failure
+    "40P01": Failure.CONCURRENCY,  # deadlock_detected
+    "53300": Failure.UNAVAILABLE,  # too_many_connections
+    "57P01": Failure.UNAVAILABLE,  # admin_shutdown
+    "57P02": Failure.UNAVAILABLE,  # crash_shutdown
+    "57P03": Failure.UNAVAILABLE,  # cannot_connect_now
+    "3D000": Failure.UNAVAILABLE,  # invalid_catalog_name: the database does not exist
+    "28P01": Failure.UNAVAILABLE,  # invalid_password
+    "28000": Failure.UNAVAILABLE,  # invalid_authorization_specification
+}
+
+
+class PostgreSQLDialect(Dialect):
+    name = "postgresql"
+    async_driver = "asyncpg"
+    extra = "postgres"
+    nulls_sort_first = False
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    ) -> Insert:
+        statement = postgresql_insert(table).values(values)
+        updates = {
+            name: statement.excluded[name] for name in values if name not in conflict_columns
+        }
+        if not updates:
+            return statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        return statement.on_conflict_do_update(index_elements=list(conflict_columns), set_=updates)
+
+    def diagnose(self, error: BaseException) -> Diagnosis | None:
+        driver_error = error.__cause__ or error
+        sqlstate = getattr(driver_error, "sqlstate", None) or getattr(error, "sqlstate", None)
+        if sqlstate is None:
+            return None
+        failure = _FAILURE_BY_SQLSTATE.get(sqlstate)
+        if failure is None and sqlstate.startswith("08"):  # connection_exception class
+            failure = Failure.UNAVAILABLE
+        if failure is None:
+            return None
+        constraint = getattr(driver_error, "constraint_name", None)
+        column = getattr(driver_error, "column_name", None)
+        detail = getattr(driver_error, "detail", None) or ""
+        key_columns = first_match(r"Key \(([^)]*)\)=", detail)
+        columns = (column,) if column else quoted_names(key_columns) if key_columns else ()
+        return Diagnosis(failure, constraint=constraint, columns=columns)

@@ -1,0 +1,86 @@
+"""SQLite through aiosqlite: an embedded file database for development and small services."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
+
+from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+def is_memory_database(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    async_driver = "aiosqlite"
+    extra = "sqlite"
+
+    def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
+        if is_memory_database(url):
+            # One shared connection, or every checkout would see its own empty database.
+            return {
+                "poolclass": StaticPool,
+                "echo": options.echo,
+                "connect_args": {"check_same_thread": False, **options.connect_args},
+            }
+        return super().engine_arguments(url, options)
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        # Leave BEGIN to the engine (see begins_transactions_itself): the sqlite3 module's
+        # own transaction handling defers BEGIN and breaks SAVEPOINT.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @property
+    def begins_transactions_itself(self) -> bool:
+        return True
+
+    def upsert(
+        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    ) -> Insert:
+        statement = sqlite_insert(table).values(values)
+        updates = {
+            name: statement.excluded[name] for name in values if name not in conflict_columns
+        }
+        if not updates:
+            return statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        return statement.on_conflict_do_update(index_elements=list(conflict_columns), set_=updates)
+
+    def diagnose(self, error: BaseException) -> Diagnosis | None:
+        message = str(error)
+        if message.startswith("UNIQUE constraint failed:") or message.startswith(
+            "PRIMARY KEY constraint failed:"
+        ):
+            columns = message.split(":", 1)[1]
+            return Diagnosis(Failure.UNIQUE, columns=_strip_table(quoted_names(columns)))
+        if message.startswith("NOT NULL constraint failed:"):
+            return Diagnosis(Failure.NOT_NULL, columns=_strip_table(quoted_names(message[27:])))
+        if message.startswith("FOREIGN KEY constraint failed"):
+            return Diagnosis(Failure.FOREIGN_KEY)
+        if message.startswith("CHECK constraint failed"):
+            return Diagnosis(Failure.CHECK, constraint=first_match(r"failed: (\S+)", message))
+        if re.match(r"(database is locked|database table is locked)", message):
+            return Diagnosis(Failure.CONCURRENCY)
+        if message.startswith("unable to open database file"):
+            return Diagnosis(Failure.UNAVAILABLE)
+        return None
+
+
+def _strip_table(qualified: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name.rsplit(".", 1)[-1] for name in qualified)

@@ -1,0 +1,43 @@
+"""Opaque cursors for keyset pages: the sort keys' values of the last row seen.
+
+A cursor is not secret (anyone can base64-decode it) and needs not be: its values are
+coerced like any filter value and bound as parameters, so a forged one can only start a
+page somewhere else. It names its sort, so it cannot be replayed under another one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from .policy import QueryPolicy
+from .query import Sort
+
+
+def _signature(sort: Sequence[Sort]) -> str:
+    return ",".join(map(str, sort))
+
+
+def encode_cursor(sort: Sequence[Sort], row: Mapping[str, Any]) -> str:
+    payload = {"sort": _signature(sort), "after": [row[key.field] for key in sort]}
+    text = json.dumps(to_jsonable_python(payload), separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> list[Any]:
+    """The values the next page starts after, or InvalidFilterError for a bad cursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(text)
+        values = payload["after"]
+        signature = payload["sort"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as error:
+        raise policy._invalid("the cursor is not one this API issued") from error
+    if signature != _signature(sort) or not isinstance(values, list) or len(values) != len(sort):
+        raise policy._invalid("the cursor belongs to another sort order")
+    return [policy.coerce(key.field, value) for key, value in zip(sort, values, strict=True)]

@@ -1,0 +1,248 @@
+"""The repository contract held in dicts: for unit tests and demos, no I/O.
+
+It keeps the rules the database would: unique keys, NOT NULL, foreign keys between tables
+of the same `InMemoryDatabase`, auto-increment keys and column defaults. CHECK
+constraints are SQL text and are not evaluated here.
+
+    database = InMemoryDatabase()
+    users = InMemoryUserRepository(database)
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+
+from ..columns import UTCDateTime
+from ..errors import (
+    ForeignKeyViolationError,
+    NotFoundError,
+    NotNullViolationError,
+    UniqueViolationError,
+)
+from . import memory_conditions
+from .contract import E, K, Repository
+from .policy import CheckedFilter, is_integer_column
+from .query import Sort
+
+Row = dict[str, Any]
+UniqueIndexes = dict[tuple[str, ...], dict[tuple[Any, ...], Any]]
+
+
+class InMemoryDatabase:
+    """Rows of every table its repositories serve, keyed by primary key."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Any, Row]] = {}
+        self.schemas: dict[str, Table] = {}
+        #: table -> unique column set -> values -> primary key: O(1) uniqueness checks.
+        self.unique_indexes: dict[str, dict[tuple[str, ...], dict[tuple[Any, ...], Any]]] = {}
+        self._sequences: dict[str, Iterator[int]] = {}
+
+    def index_of(self, table: Table, keys: Iterable[tuple[str, ...]]) -> UniqueIndexes:
+        indexes = self.unique_indexes.setdefault(table.name, {})
+        for key in keys:
+            indexes.setdefault(key, {})
+        return indexes
+
+    def rows_of(self, table: Table) -> dict[Any, Row]:
+        self.schemas.setdefault(table.name, table)
+        return self.tables.setdefault(table.name, {})
+
+    def next_id(self, table: Table) -> int:
+        if table.name not in self._sequences:
+            start = max((k for k in self.rows_of(table) if isinstance(k, int)), default=0) + 1
+            self._sequences[table.name] = itertools.count(start)
+        return next(self._sequences[table.name])
+
+
+class InMemoryRepository(Repository[E, K]):
+    """The same contract and errors as `SQLAlchemyRepository`, on an `InMemoryDatabase`."""
+
+    def __init__(self, database: InMemoryDatabase | None = None) -> None:
+        self.database = database if database is not None else InMemoryDatabase()
+        self._rows = self.database.rows_of(self.table)
+        unique_keys = [tuple(sorted(key)) for key in self._policy.unique_keys]
+        self._unique = self.database.index_of(self.table, unique_keys)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def get(self, key: K) -> E | None:
+        row = self._rows.get(self._coerce_key(key))
+        return None if row is None else self._row_to_entity(copy.deepcopy(row))
+
+    async def _fetch_rows(
+        self,
+        filters: Sequence[CheckedFilter],
+        sort: Sequence[Sort],
+        limit: int | None,
+        offset: int,
+        after: Sequence[Any] | None,
+    ) -> builtins.list[Mapping[Any, Any]]:
+        rows: Iterable[Row] = self._matching(filters)
+        if after is not None:
+            rows = [row for row in rows if memory_conditions.after_position(row, sort, after)]
+        ordered = memory_conditions.sorted_rows(rows, sort or [Sort(self._key)])
+        end = None if limit is None else offset + limit
+        return copy.deepcopy(ordered[offset:end])
+
+    async def _count(self, filters: Sequence[CheckedFilter]) -> int:
+        return len(self._matching(filters))
+
+    def _matching(self, filters: Sequence[CheckedFilter]) -> builtins.list[Row]:
+        return [row for row in self._rows.values() if memory_conditions.matches_all(filters, row)]
+
+    # -- writes -----------------------------------------------------------------------
+
+    def _complete(self, values: Row) -> Row:
+        """The row as the database would store it: key generated, defaults applied, checked."""
+        row = {column.key: values.get(column.key) for column in self.table.columns}
+        for column in self.table.columns:
+            if row[column.key] is not None:
+                if isinstance(column.type, UTCDateTime):
+                    row[column.key] = column.type.normalize(row[column.key])
+                continue
+            if column.key == self._key and is_integer_column(column):
+                row[column.key] = self.database.next_id(self.table)
+            elif column.default is not None and getattr(column.default, "is_scalar", False):
+                row[column.key] = column.default.arg  # type: ignore[attr-defined]
+            elif column.default is not None and getattr(column.default, "is_callable", False):
+                row[column.key] = column.default.arg(None)  # type: ignore[attr-defined]
+            elif not column.nullable and column.server_default is None:
+                raise NotNullViolationError(
+                    f"{self.table.name}: {column.key} is required",
+                    table=self.table.name,
+                    columns=(column.key,),
+                )
+        return copy.deepcopy(row)
+
+    def _check_unique(self, row: Row, replacing: Any = None) -> None:
+        for names, index in self._unique.items():
+            holder = index.get(tuple(row[name] for name in names), replacing)
+            if holder != replacing:
+                raise UniqueViolationError(
+                    f"{self.table.name}: a row with the same {', '.join(names)} already exists",
+                    table=self.table.name,
+                    columns=names,
+                )
+
+    def _store(self, key: Any, row: Row | None) -> None:
+        """Put `row` under `key` (None removes it), keeping the unique indexes in step."""
+        old = self._rows.pop(key, None)
+        for names, index in self._unique.items():
+            if old is not None:
+                index.pop(tuple(old[name] for name in names), None)
+            if row is not None:
+                values = tuple(row[name] for name in names)
+                if None not in values:  # SQL unique keys let NULLs repeat
+                    index[values] = key
+        if row is not None:
+            self._rows[key] = row
+
+    def _check_references(self, row: Row) -> None:
+        for constraint in self.table.foreign_key_constraints:
+            values = [row[column.key] for column in constraint.columns]
+            if any(value is None for value in values):
+                continue
+            target = constraint.referred_table
+            referred = [element.column.key for element in constraint.elements]
+            rows = self.database.rows_of(target).values()
+            if not any([other[name] for name in referred] == values for other in rows):
+                raise self._reference_error([column.key for column in constraint.columns])
+
+    def _check_not_referenced(self, row: Row) -> None:
+        for name, table in self.database.schemas.items():
+            for constraint in table.foreign_key_constraints:
+                if constraint.referred_table is not self.table:
+                    continue
+                referred = [row[element.column.key] for element in constraint.elements]
+                columns = [column.key for column in constraint.columns]
+                for other in self.database.tables[name].values():
+                    if [other[column] for column in columns] == referred:
+                        raise self._reference_error(columns)
+
+    def _reference_error(self, columns: Sequence[str]) -> ForeignKeyViolationError:
+        return ForeignKeyViolationError(
+            f"{self.table.name}: {', '.join(columns)} refers to a missing row, "
+            "or the row is still referenced",
+            table=self.table.name,
+            columns=columns,
+        )
+
+    def _insert(self, values: Row) -> Row:
+        row = self._complete(values)
+        self._check_unique(row)
+        self._check_references(row)
+        self._store(row[self._key], row)
+        return row
+
+    async def create(self, entity: E) -> E:
+        return self._row_to_entity(copy.deepcopy(self._insert(self._entity_to_dict(entity))))
+
+    async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
+        inserted: builtins.list[Any] = []
+        try:
+            for entity in entities:
+                inserted.append(self._insert(self._entity_to_dict(entity))[self._key])
+        except Exception:
+            for key in inserted:  # all or nothing, like the one transaction in SQL
+                self._store(key, None)
+            raise
+        return len(inserted)
+
+    def _replace(self, key: Any, values: Mapping[str, Any]) -> Row:
+        row = self._complete({**self._rows[key], **values})
+        self._check_unique(row, replacing=key)
+        self._check_references(row)
+        self._store(key, row)
+        return row
+
+    async def update(self, entity: E) -> E:
+        values = self._entity_to_dict(entity)
+        key = self._coerce_key(values[self._key])
+        if key not in self._rows:
+            raise NotFoundError(self.table.name, key)
+        self._replace(key, values)
+        return entity
+
+    async def _update_where(
+        self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
+    ) -> int:
+        matching = [row[self._key] for row in self._matching(filters)]
+        snapshot = {key: self._rows[key] for key in matching}
+        try:
+            for key in matching:
+                self._replace(key, values)
+        except Exception:
+            for key, row in snapshot.items():
+                self._store(key, row)
+            raise
+        return len(matching)
+
+    async def delete(self, key: K) -> None:
+        coerced = self._coerce_key(key)
+        if coerced not in self._rows:
+            raise NotFoundError(self.table.name, key)
+        self._check_not_referenced(self._rows[coerced])
+        self._store(coerced, None)
+
+    async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
+        matching = self._matching(filters)
+        for row in matching:
+            self._check_not_referenced(row)
+        for row in matching:
+            self._store(row[self._key], None)
+        return len(matching)
+
+    async def _upsert(self, values: dict[str, Any], conflict_columns: tuple[str, ...]) -> E:
+        names = tuple(sorted(conflict_columns))
+        key = self._unique[names].get(tuple(values[name] for name in names))
+        if key is not None:
+            updates = {k: v for k, v in values.items() if k not in conflict_columns}
+            return self._row_to_entity(copy.deepcopy(self._replace(key, updates)))
+        return self._row_to_entity(copy.deepcopy(self._insert(values)))

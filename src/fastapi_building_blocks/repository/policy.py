@@ -1,0 +1,212 @@
+"""Checks queries against a table before they run: the allow-list and value coercion.
+
+Both repositories use the same policy, so the in-memory twin rejects exactly what the
+database-backed one rejects, and compares exactly the values the database would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Column, Table, UniqueConstraint
+
+from ..errors import InvalidFilterError
+from .query import OPERATORS, Filter, Sort, SortKeys
+
+#: A list for `in` / `not_in` longer than this is refused: it would be a huge statement.
+MAX_IN_VALUES = 1_000
+_PATTERN_OPERATORS = frozenset({"like", "contains", "startswith"})
+_SCALAR_OPERATORS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+#: Types a filter or sort cannot meaningfully compare (JSON reports `object`).
+_UNCOMPARABLE_TYPES = (dict, list, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedFilter:
+    """A filter on an allowed column with a value coerced to the column's Python type."""
+
+    column: Column[Any]
+    op: str
+    value: Any
+
+
+@cache
+def _adapter(python_type: type) -> TypeAdapter[Any]:
+    return TypeAdapter(python_type)
+
+
+def _python_type(column: Column[Any]) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def is_integer_column(column: Column[Any]) -> bool:
+    return _python_type(column) is int
+
+
+def _is_comparable(column: Column[Any]) -> bool:
+    python_type = _python_type(column)
+    if python_type is None or python_type is object:
+        return False
+    return not issubclass(python_type, _UNCOMPARABLE_TYPES)
+
+
+class QueryPolicy:
+    """The fields of one table a caller may filter and sort on, and how values coerce."""
+
+    def __init__(
+        self,
+        table: Table,
+        filterable: Collection[str] | None = None,
+        sortable: Collection[str] | None = None,
+    ) -> None:
+        self.table = table
+        comparable = [column.key for column in table.columns if _is_comparable(column)]
+        self.filterable = frozenset(comparable if filterable is None else filterable)
+        self.sortable = frozenset(comparable if sortable is None else sortable)
+        for name in self.filterable | self.sortable:
+            if name not in table.columns:
+                raise ValueError(f"{table.name} has no column {name!r} to allow")
+        self.unique_keys = _unique_keys(table)
+        self._coercers: dict[str, Callable[[Any], Any]] = {
+            column.key: self._coercer(column) for column in table.columns
+        }
+
+    def column(self, name: str) -> Column[Any]:
+        return self.table.columns[name]
+
+    def _invalid(self, message: str, field: str | None = None) -> InvalidFilterError:
+        return InvalidFilterError(
+            f"{self.table.name}: {message}", table=self.table.name, field=field
+        )
+
+    def _coercer(self, column: Column[Any]) -> Callable[[Any], Any]:
+        python_type = _python_type(column)
+        if python_type is None:
+            return lambda value: value
+        adapter = _adapter(python_type)
+        assume_utc = python_type is datetime
+
+        def coerce(value: Any) -> Any:
+            coerced = adapter.validate_python(value)
+            if assume_utc and coerced.tzinfo is None:
+                return coerced.replace(tzinfo=UTC)
+            return coerced
+
+        return coerce
+
+    def coerce(self, field: str, value: Any) -> Any:
+        """`value` as the Python type of column `field`, or InvalidFilterError."""
+        if value is None:
+            return None
+        try:
+            return self._coercers[field](value)
+        except (ValidationError, ValueError, TypeError) as error:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise self._invalid(f"{shown} is not a valid value for {field!r}", field) from error
+
+    def check_filters(self, filters: Iterable[Filter]) -> list[CheckedFilter]:
+        return [self.check_filter(one) for one in filters]
+
+    def check_filter(self, candidate: Filter) -> CheckedFilter:
+        field, op, value = candidate.field, candidate.op, candidate.value
+        if field not in self.filterable:
+            raise self._invalid(f"cannot filter on {field!r}", field)
+        if op not in OPERATORS:
+            allowed = ", ".join(sorted(OPERATORS))
+            raise self._invalid(
+                f"unknown operator {op!r} for {field!r} (use one of: {allowed})", field
+            )
+        column = self.column(field)
+        if op in _SCALAR_OPERATORS:
+            if value is None:
+                raise self._invalid(f"{field!r} {op} needs a value; use is_null for NULL", field)
+            return CheckedFilter(column, op, self.coerce(field, value))
+        if op in _PATTERN_OPERATORS:
+            if _python_type(column) is not str:
+                raise self._invalid(f"{op} works on text fields, not {field!r}", field)
+            if not isinstance(value, str):
+                raise self._invalid(f"{field!r} {op} needs a text value", field)
+            return CheckedFilter(column, op, value)
+        if op == "is_null":
+            return CheckedFilter(column, op, self._boolean(field, value))
+        if op == "between":
+            low, high = self._sequence(field, op, value, exact=2)
+            if low is None or high is None:
+                raise self._invalid(f"{field!r} between needs two values", field)
+            return CheckedFilter(column, op, (self.coerce(field, low), self.coerce(field, high)))
+        items = self._sequence(field, op, value, exact=None)  # in / not_in
+        if any(item is None for item in items):
+            raise self._invalid(f"{field!r} {op} cannot hold NULL; use is_null", field)
+        return CheckedFilter(column, op, tuple(self.coerce(field, item) for item in items))
+
+    def _boolean(self, field: str, value: Any) -> bool:
+        try:
+            return bool(_adapter(bool).validate_python(value))
+        except ValidationError as error:
+            raise self._invalid(f"is_null on {field!r} takes true or false", field) from error
+
+    def _sequence(self, field: str, op: str, value: Any, exact: int | None) -> tuple[Any, ...]:
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise self._invalid(f"{field!r} {op} needs a list of values", field)
+        items = tuple(value)
+        if exact is not None and len(items) != exact:
+            raise self._invalid(f"{field!r} {op} needs exactly {exact} values", field)
+        if len(items) > MAX_IN_VALUES:
+            raise self._invalid(f"{field!r} {op} takes at most {MAX_IN_VALUES} values", field)
+        return items
+
+    def check_sort(self, keys: SortKeys) -> list[Sort]:
+        """The sort keys, each on an allowed field, with the primary key last as tie-breaker."""
+        parsed = [Sort.parse(key) for key in keys]
+        for key in parsed:
+            if key.field not in self.sortable:
+                raise self._invalid(f"cannot sort on {key.field!r}", key.field)
+        if len({key.field for key in parsed}) != len(parsed):
+            raise self._invalid("a field appears twice in the sort")
+        primary_key = self.primary_key_name
+        if all(key.field != primary_key for key in parsed):
+            parsed.append(Sort(primary_key))
+        return parsed
+
+    @property
+    def primary_key_name(self) -> str:
+        return next(iter(self.table.primary_key.columns)).key
+
+    def check_conflict_columns(self, columns: tuple[str, ...], values: Mapping[str, Any]) -> None:
+        """Upsert needs a declared unique key with a value for each of its columns."""
+        if frozenset(columns) not in self.unique_keys:
+            raise self._invalid(f"upsert needs a unique key, and ({', '.join(columns)}) is none")
+        if any(values.get(name) is None for name in columns):
+            raise self._invalid(f"upsert needs values for {', '.join(columns)}")
+
+    def check_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Column values for `update_where`: known columns only, the key left alone."""
+        unknown = [name for name in values if name not in self.table.columns]
+        if unknown:
+            raise self._invalid(f"no such field(s): {', '.join(map(repr, unknown))}")
+        if self.primary_key_name in values:
+            raise self._invalid("the primary key cannot be changed by update_where")
+        return dict(values)
+
+
+def _unique_keys(table: Table) -> list[frozenset[str]]:
+    """Every column set the table declares unique: key, unique constraints and indexes."""
+    keys = [frozenset(column.key for column in table.primary_key.columns)]
+    keys.extend(
+        frozenset(column.key for column in constraint.columns)
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    )
+    keys.extend(
+        frozenset(column.key for column in index.columns) for index in table.indexes if index.unique
+    )
+    keys.extend(frozenset({column.key}) for column in table.columns if column.unique)
+    return list(dict.fromkeys(keys))

@@ -1,0 +1,80 @@
+"""The query language both repositories speak: filters, sort keys and pages.
+
+Values here are what a caller asked for; `policy.QueryPolicy` checks them against a
+table's allow-list before any SQL is built or any row is compared.
+
+    await users.list(
+        [Filter("is_active", "eq", True), Filter("email", "contains", "@example")],
+        sort=["-created_at"],
+    )
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, get_args
+
+Operator: TypeAlias = Literal[
+    "eq", "ne", "lt", "le", "gt", "ge",
+    "in", "not_in", "like", "contains", "startswith", "is_null", "between",
+]  # fmt: skip
+OPERATORS: frozenset[str] = frozenset(get_args(Operator))
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """`field op value`; pattern operators (like, contains, startswith) ignore case."""
+
+    field: str
+    op: str = "eq"
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """One sort key; `Sort.parse("-created_at")` is descending."""
+
+    field: str
+    descending: bool = False
+
+    @classmethod
+    def parse(cls, key: str | Sort) -> Sort:
+        if isinstance(key, Sort):
+            return key
+        if key.startswith("-"):
+            return cls(key[1:], descending=True)
+        return cls(key.removeprefix("+"))
+
+    def __str__(self) -> str:
+        return f"-{self.field}" if self.descending else self.field
+
+
+Filters: TypeAlias = Sequence[Filter]
+SortKeys: TypeAlias = Sequence[str | Sort]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[E]):
+    """One page of an offset-paginated search."""
+
+    items: list[E]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+
+    @classmethod
+    def of(cls, items: list[E], total: int, page: int, page_size: int) -> Page[E]:
+        return cls(items, total, page, page_size, math.ceil(total / page_size))
+
+
+@dataclass(frozen=True, slots=True)
+class CursorPage(Generic[E]):
+    """One page of a keyset search; pass `next_cursor` back for the next, None at the end."""
+
+    items: list[E]
+    next_cursor: str | None

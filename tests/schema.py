@@ -1,0 +1,128 @@
+"""The tables and entities every contract test runs on: one of each column type the helpers use."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+from fastapi_building_blocks import (
+    InMemoryRepository,
+    SQLAlchemyRepository,
+    UTCDateTime,
+    integer_primary_key,
+    metadata,
+    uuid7,
+    uuid_primary_key,
+)
+
+schema = metadata()
+
+things = Table(
+    "things",
+    schema,
+    uuid_primary_key(),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("category", String(20), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("price", Numeric(12, 2), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("happened_at", UTCDateTime(), nullable=False),
+    Column("payload", JSON, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("rank", Integer, nullable=True),
+    CheckConstraint("score >= 0", name="score_not_negative"),
+)
+
+parents = Table(
+    "parents",
+    schema,
+    integer_primary_key(),
+    Column("label", String(50), nullable=False, unique=True),
+)
+
+children = Table(
+    "children",
+    schema,
+    integer_primary_key(),
+    Column("parent_id", ForeignKey("parents.id"), nullable=False),
+    Column("label", String(50), nullable=False),
+)
+
+
+@dataclass
+class Thing:
+    name: str
+    category: str
+    score: int
+    price: Decimal
+    active: bool
+    happened_at: datetime
+    payload: dict[str, Any] | None = None
+    note: str | None = None
+    rank: int | None = None
+    id: uuid.UUID = field(default_factory=uuid7)
+
+
+class Parent(BaseModel):
+    """A pydantic entity: mapping works the same as for dataclasses."""
+
+    label: str
+    id: int | None = None
+
+
+@dataclass
+class Child:
+    """Field names differ from the columns: the repository overrides the mapping."""
+
+    parent: int
+    title: str
+    id: int | None = None
+
+
+class ChildMapping:
+    def _row_to_entity(self, row: Any) -> Child:
+        return Child(parent=row["parent_id"], title=row["label"], id=row["id"])
+
+    def _entity_to_dict(self, entity: Child) -> dict[str, Any]:
+        return {"id": entity.id, "parent_id": entity.parent, "label": entity.title}
+
+
+class SQLThings(SQLAlchemyRepository[Thing, uuid.UUID]):
+    table = things
+
+
+class MemoryThings(InMemoryRepository[Thing, uuid.UUID]):
+    table = things
+
+
+class SQLParents(SQLAlchemyRepository[Parent, int]):
+    table = parents
+
+
+class MemoryParents(InMemoryRepository[Parent, int]):
+    table = parents
+
+
+class SQLChildren(ChildMapping, SQLAlchemyRepository[Child, int]):
+    table = children
+
+
+class MemoryChildren(ChildMapping, InMemoryRepository[Child, int]):
+    table = children

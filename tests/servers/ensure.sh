@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Make real PostgreSQL and MariaDB servers available to the test suite.
+#
+# Installs the Debian packages when missing, starts a server only when none answers,
+# and creates the test databases and user. It never stops anything: a server it did
+# not start is not its to stop, and one it did start stays up for the next run.
+set -euo pipefail
+
+TEST_USER=${FBB_TEST_DB_USER:-fbb}
+TEST_PASSWORD=${FBB_TEST_DB_PASSWORD:-fbb}
+TEST_DATABASES=(fbb_test fbb_bench)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+wait_for() {  # wait_for NAME COMMAND...: poll until COMMAND succeeds, at most 60 s
+  local name=$1; shift
+  for _ in $(seq 1 120); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  echo "ensure.sh: $name did not come up" >&2
+  return 1
+}
+
+install_packages() {
+  local missing=()
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "ensure.sh: installing ${missing[*]}"
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
+}
+
+start_postgresql() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    local version
+    version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    pg_lsclusters -h | grep -q "^$version main" || as_root pg_createcluster "$version" main >/dev/null
+    echo "ensure.sh: starting PostgreSQL $version"
+    as_root pg_ctlcluster "$version" main start
+    wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
+  fi
+  local psql=(as_root su postgres -c)
+  "${psql[@]}" "psql -v ON_ERROR_STOP=1 -q" <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$TEST_USER') THEN
+    CREATE ROLE $TEST_USER LOGIN PASSWORD '$TEST_PASSWORD';
+  END IF;
+END \$\$;
+SQL
+  for db in "${TEST_DATABASES[@]}"; do
+    if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = '$db'\"" | grep -q 1; then
+      "${psql[@]}" "createdb -O $TEST_USER -E UTF8 -T template0 --lc-collate=C --lc-ctype=C $db"
+    fi
+  done
+}
+
+start_mariadb() {
+  if ! as_root mariadb -e 'SELECT 1' >/dev/null 2>&1; then
+    as_root mkdir -p /run/mysqld
+    as_root chown mysql:mysql /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || as_root mariadb-install-db --user=mysql >/dev/null
+    echo "ensure.sh: starting MariaDB"
+    as_root sh -c 'nohup /usr/sbin/mariadbd --user=mysql >/var/log/fbb-mariadb.log 2>&1 &'
+    wait_for MariaDB as_root mariadb -e 'SELECT 1'
+  fi
+  local statements=""
+  for host in 127.0.0.1 localhost; do
+    statements+="CREATE USER IF NOT EXISTS '$TEST_USER'@'$host' IDENTIFIED BY '$TEST_PASSWORD';"
+    for db in "${TEST_DATABASES[@]}"; do
+      statements+="GRANT ALL PRIVILEGES ON $db.* TO '$TEST_USER'@'$host';"
+    done
+  done
+  for db in "${TEST_DATABASES[@]}"; do
+    statements+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+  done
+  as_root mariadb -e "$statements"
+}
+
+install_packages
+start_postgresql
+start_mariadb
+echo "ensure.sh: PostgreSQL and MariaDB are ready"
