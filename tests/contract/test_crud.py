@@ -155,7 +155,8 @@ async def test_find_one_returns_none_one_or_raises_for_several(things: Any) -> N
 
     assert await things.find_one([Filter("name", "eq", "missing")]) is None
     found = await things.find_one([Filter("name", "eq", "thing-00001")])
-    assert found is not None and found.score == 1
+    assert found is not None
+    assert found.score == 1
     with pytest.raises(MultipleResultsFoundError):
         await things.find_one([Filter("score", "lt", 2)])
 

@@ -64,7 +64,7 @@ class Dialect:
 
     def prepare_url(self, url: URL) -> URL:
         """Complete a URL with the driver and connection options this dialect wants."""
-        if url.get_driver_name() == url.get_backend_name():
+        if "+" not in url.drivername:  # a plain scheme: SQLAlchemy would pick a sync driver
             return url.set(drivername=f"{url.get_backend_name()}+{self.async_driver}")
         return url
 

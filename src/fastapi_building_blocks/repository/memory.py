@@ -103,9 +103,10 @@ class InMemoryRepository(Repository[E, K]):
         """The row as the database would store it: key generated, defaults applied, checked."""
         row = {column.key: values.get(column.key) for column in self.table.columns}
         for column in self.table.columns:
-            if row[column.key] is not None:
+            value = row[column.key]
+            if value is not None:
                 if isinstance(column.type, UTCDateTime):
-                    row[column.key] = column.type.normalize(row[column.key])
+                    row[column.key] = column.type.normalize(value)
                 continue
             if column.key == self._key and is_integer_column(column):
                 row[column.key] = self.database.next_id(self.table)

@@ -74,6 +74,31 @@ class SQLAlchemyRepository(Repository[E, K]):
             row = result.first()
         return None if row is None else self._row_to_entity(row._mapping)
 
+    def _select(
+        self,
+        filters: Sequence[CheckedFilter],
+        sort: Sequence[Sort],
+        limit: int | None,
+        offset: int,
+        after: Sequence[Any] | None,
+    ) -> Select[Any]:
+        """The SELECT for a page of rows: filters, keyset position, order, limit, offset."""
+        statement = select(self.table).where(*map(sql_conditions.condition, filters))
+        if after is not None:
+            statement = statement.where(sql_conditions.after_position(self._policy, sort, after))
+        if sort:
+            order = sql_conditions.order_by(self._policy, self._dialect, sort)
+            statement = statement.order_by(*order)
+        if limit is not None:
+            statement = statement.limit(limit)
+        if offset:
+            statement = statement.offset(offset)
+        return statement
+
+    def _count_statement(self, filters: Sequence[CheckedFilter]) -> Select[Any]:
+        statement = select(func.count()).select_from(self.table)
+        return statement.where(*map(sql_conditions.condition, filters))
+
     async def _fetch_rows(
         self,
         filters: Sequence[CheckedFilter],
@@ -82,26 +107,15 @@ class SQLAlchemyRepository(Repository[E, K]):
         offset: int,
         after: Sequence[Any] | None,
     ) -> builtins.list[Mapping[Any, Any]]:
-        statement = select(self.table).where(*map(sql_conditions.condition, filters))
-        if after is not None:
-            statement = statement.where(sql_conditions.after_position(self._policy, sort, after))
-        if sort:
-            statement = statement.order_by(
-                *sql_conditions.order_by(self._policy, self._dialect, sort)
-            )
-        if limit is not None:
-            statement = statement.limit(limit)
-        if offset:
-            statement = statement.offset(offset)
+        statement = self._select(filters, sort, limit, offset, after)
         async with self._connection(write=False) as connection:
             result = await connection.execute(statement)
             return [row._mapping for row in result]
 
     async def _count(self, filters: Sequence[CheckedFilter]) -> int:
-        statement = select(func.count()).select_from(self.table)
-        statement = statement.where(*map(sql_conditions.condition, filters))
         async with self._connection(write=False) as connection:
-            return int((await connection.execute(statement)).scalar_one())
+            result = await connection.execute(self._count_statement(filters))
+            return int(result.scalar_one())
 
     # -- writes -----------------------------------------------------------------------
 

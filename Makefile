@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` serves the example service on SQLite,
+# `make test` starts real PostgreSQL and MariaDB and runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test servers lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/uvicorn example_service.app.main:app --host 127.0.0.1 --port 8000
+
+servers:
+	bash tests/servers/ensure.sh
+
+test: $(STAMP) servers
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests example_service bench
+	$(BIN)/ruff format --check src tests example_service bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests example_service bench
+	$(BIN)/ruff format src tests example_service bench
+
+bench: $(STAMP) servers
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache example.db*

@@ -1,0 +1,184 @@
+"""SQLAlchemySession: built from a URL alone, tuned per dialect, honest when things fail."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import StaticPool
+
+from fastapi_building_blocks import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    SQLAlchemySession,
+    mask_url,
+)
+from fastapi_building_blocks.database import translate_error
+from tests.backends import MARIADB_URL, POSTGRESQL_URL
+from tests.schema import SQLParents
+
+SECRET = "s3cret-Pa55"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("oracle+oracledb://u:p@h/d", "not supported"),
+        ("nosuchdb://u:p@h/d", "not supported"),
+        ("postgresql+psycopg2://u:p@h/d", "through asyncpg"),
+        ("mysql+pymysql://u:p@h/d", "through aiomysql"),
+        ("::not a url::", "cannot be parsed"),
+    ],
+)
+def test_an_unusable_url_raises_one_clear_configuration_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SQLAlchemySession(url)
+
+
+def test_a_missing_driver_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aioodbc", None)  # as if it were not installed
+
+    with pytest.raises(ConfigurationError, match=r"fastapi-building-blocks\[mssql\]"):
+        SQLAlchemySession(f"mssql+aioodbc://sa:{SECRET}@db/app")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p@h/d", "postgresql+asyncpg"),
+        ("mysql://u:p@h/d", "mysql+aiomysql"),
+        ("mariadb://u:p@h/d", "mariadb+aiomysql"),
+        ("sqlite:///x.db", "sqlite+aiosqlite"),
+    ],
+)
+def test_a_plain_scheme_gets_the_async_driver(url: str, expected: str) -> None:
+    assert SQLAlchemySession(url).url.drivername == expected
+
+
+def test_the_password_never_shows_in_repr_str_or_mask() -> None:
+    session = SQLAlchemySession(f"postgresql+asyncpg://app:{SECRET}@db:5432/app")
+
+    assert SECRET not in repr(session)
+    assert SECRET not in str(session)
+    assert SECRET not in mask_url(session.url)
+    assert "app:***@db:5432/app" in repr(session)
+
+
+def test_pool_defaults_to_five_plus_ten_with_pre_ping_and_can_be_overridden() -> None:
+    default = SQLAlchemySession(POSTGRESQL_URL)
+    tuned = SQLAlchemySession(POSTGRESQL_URL, pool_size=2, max_overflow=0, pool_pre_ping=False)
+
+    assert (default.engine.pool.size(), default.engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
+    assert default.engine.pool._pre_ping is True  # type: ignore[attr-defined]
+    assert (tuned.engine.pool.size(), tuned.engine.pool._max_overflow) == (2, 0)  # type: ignore[attr-defined]
+
+
+def test_mysql_urls_get_utf8mb4_and_a_pool_recycle() -> None:
+    session = SQLAlchemySession("mysql+aiomysql://u:p@h/d")
+
+    assert session.url.query["charset"] == "utf8mb4"
+    assert session.engine.pool._recycle == 3600  # type: ignore[attr-defined]
+
+
+async def test_sqlite_files_run_with_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    async with SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}") as session:
+        async with session.connection() as connection:
+            pragmas = [
+                (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+
+    assert pragmas == ["wal", 1, 5000]
+
+
+async def test_an_in_memory_sqlite_database_is_shared_by_every_checkout() -> None:
+    async with SQLAlchemySession("sqlite+aiosqlite://") as session:
+        async with session.transaction() as connection:
+            await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            await connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        async with session.connection() as connection:
+            count = (await connection.exec_driver_sql("SELECT count(*) FROM t")).scalar()
+
+    assert isinstance(session.engine.pool, StaticPool)
+    assert count == 1
+
+
+async def test_mariadb_sessions_run_in_utc_with_utf8mb4() -> None:
+    async with SQLAlchemySession(MARIADB_URL) as session:
+        async with session.connection() as connection:
+            row = (
+                await connection.execute(text("SELECT @@session.time_zone, @@character_set_client"))
+            ).one()
+
+    assert tuple(row) == ("+00:00", "utf8mb4")
+
+
+@pytest.mark.parametrize("url", [POSTGRESQL_URL, MARIADB_URL, "sqlite+aiosqlite:///x.db"])
+async def test_ping_answers_when_the_database_is_up(url: str, tmp_path: Path) -> None:
+    if url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ping.db'}"
+    async with SQLAlchemySession(url) as session:
+        await session.ping()
+
+
+UNREACHABLE = [
+    f"postgresql+asyncpg://fbb:{SECRET}@127.0.0.1:1/fbb_test",
+    f"mysql+aiomysql://fbb:{SECRET}@127.0.0.1:1/fbb_test",
+    f"postgresql+asyncpg://fbb:{SECRET}@127.0.0.1:5432/fbb_test",  # wrong password
+    f"mysql+aiomysql://fbb:{SECRET}@127.0.0.1:3306/fbb_test",  # wrong password
+    "sqlite+aiosqlite:////nonexistent/directory/app.db",
+]
+
+
+@pytest.mark.parametrize("url", UNREACHABLE)
+async def test_an_unreachable_database_is_unavailable_without_leaking_the_password(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    session = SQLAlchemySession(url, connect_attempts=2, connect_backoff_seconds=0.01)
+
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        await session.connect()
+
+    assert SECRET not in str(raised.value)
+    assert SECRET not in caplog.text
+    assert "attempt 1 of 2" in caplog.text
+    await session.disconnect()
+
+
+@pytest.mark.parametrize("url", UNREACHABLE[:2])
+async def test_a_repository_on_an_unreachable_database_raises_unavailable(url: str) -> None:
+    session = SQLAlchemySession(url)
+
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        await SQLParents(session).count()
+
+    assert raised.value.table == "parents"
+    await session.disconnect()
+
+
+LOST_CONNECTION = [
+    (POSTGRESQL_URL, "SELECT pg_backend_pid()", "SELECT pg_terminate_backend({})"),
+    (MARIADB_URL, "SELECT connection_id()", "KILL {}"),
+]
+
+
+@pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)
+async def test_a_connection_lost_mid_transaction_is_unavailable(
+    url: str, who: str, kill: str
+) -> None:
+    async with SQLAlchemySession(url, pool_size=2) as session:
+        with pytest.raises(DatabaseUnavailableError):
+            try:
+                async with session.transaction() as doomed:
+                    backend = (await doomed.exec_driver_sql(who)).scalar()
+                    async with session.connection() as killer:
+                        await killer.exec_driver_sql(kill.format(backend))
+                    await doomed.exec_driver_sql("SELECT 1")
+            except Exception as error:
+                translated = translate_error(error, session.dialect, None)
+                raise translated if translated is not None else error from error
+        await session.ping()  # the pool recovers: pre-ping replaces the dead connection

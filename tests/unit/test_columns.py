@@ -1,0 +1,45 @@
+"""Column helpers that need no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from fastapi_building_blocks import UTCDateTime, uuid7
+
+
+def test_uuid7_has_version_7_and_the_rfc_variant() -> None:
+    value = uuid7()
+
+    assert value.version == 7
+    assert value.variant == "specified in RFC 4122"
+
+
+def test_uuid7_carries_the_current_unix_time_in_milliseconds() -> None:
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    value = uuid7()
+    after = int(datetime.now(UTC).timestamp() * 1000)
+
+    assert before <= value.int >> 80 <= after
+
+
+def test_uuid7_values_from_different_milliseconds_sort_by_time() -> None:
+    earlier = uuid7()
+    later = uuid7()
+    while later.int >> 80 == earlier.int >> 80:
+        later = uuid7()
+
+    assert earlier < later
+
+
+def test_utc_datetime_normalizes_any_offset_to_utc() -> None:
+    local = datetime(2026, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5)))
+
+    assert UTCDateTime.normalize(local) == datetime(2026, 5, 1, 17, 0, tzinfo=UTC)
+    assert UTCDateTime.normalize(local).tzinfo is UTC
+
+
+def test_utc_datetime_refuses_a_naive_value() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        UTCDateTime.normalize(datetime(2026, 5, 1, 12, 0))
