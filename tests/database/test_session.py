@@ -67,12 +67,11 @@ def test_the_password_never_shows_in_repr_str_or_mask() -> None:
     assert "app:***@db:5432/app" in repr(session)
 
 
-def test_pool_defaults_to_five_plus_ten_with_pre_ping_and_can_be_overridden() -> None:
+def test_pool_defaults_to_five_plus_ten_and_can_be_overridden() -> None:
     default = SQLAlchemySession(POSTGRESQL_URL)
-    tuned = SQLAlchemySession(POSTGRESQL_URL, pool_size=2, max_overflow=0, pool_pre_ping=False)
+    tuned = SQLAlchemySession(POSTGRESQL_URL, pool_size=2, max_overflow=0)
 
     assert (default.engine.pool.size(), default.engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
-    assert default.engine.pool._pre_ping is True  # type: ignore[attr-defined]
     assert (tuned.engine.pool.size(), tuned.engine.pool._max_overflow) == (2, 0)  # type: ignore[attr-defined]
 
 
@@ -84,12 +83,12 @@ def test_mysql_urls_get_utf8mb4_and_a_pool_recycle() -> None:
 
 
 async def test_sqlite_files_run_with_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
-    async with SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}") as session:
-        async with session.connection() as connection:
-            pragmas = [
-                (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                for name in ("journal_mode", "foreign_keys", "busy_timeout")
-            ]
+    session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}")
+    async with session, session.engine.connect() as connection:
+        pragmas = [
+            (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        ]
 
     assert pragmas == ["wal", 1, 5000]
 
@@ -99,7 +98,7 @@ async def test_an_in_memory_sqlite_database_is_shared_by_every_checkout() -> Non
         async with session.transaction() as connection:
             await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
             await connection.exec_driver_sql("INSERT INTO t VALUES (1)")
-        async with session.connection() as connection:
+        async with session.engine.connect() as connection:
             count = (await connection.exec_driver_sql("SELECT count(*) FROM t")).scalar()
 
     assert isinstance(session.engine.pool, StaticPool)
@@ -107,11 +106,10 @@ async def test_an_in_memory_sqlite_database_is_shared_by_every_checkout() -> Non
 
 
 async def test_mariadb_sessions_run_in_utc_with_utf8mb4() -> None:
-    async with SQLAlchemySession(MARIADB_URL) as session:
-        async with session.connection() as connection:
-            row = (
-                await connection.execute(text("SELECT @@session.time_zone, @@character_set_client"))
-            ).one()
+    session = SQLAlchemySession(MARIADB_URL)
+    async with session, session.engine.connect() as connection:
+        query = text("SELECT @@session.time_zone, @@character_set_client")
+        row = (await connection.execute(query)).one()
 
     assert tuple(row) == ("+00:00", "utf8mb4")
 
@@ -171,14 +169,65 @@ async def test_a_connection_lost_mid_transaction_is_unavailable(
     url: str, who: str, kill: str
 ) -> None:
     async with SQLAlchemySession(url, pool_size=2) as session:
-        with pytest.raises(DatabaseUnavailableError):
-            try:
-                async with session.transaction() as doomed:
-                    backend = (await doomed.exec_driver_sql(who)).scalar()
-                    async with session.connection() as killer:
-                        await killer.exec_driver_sql(kill.format(backend))
-                    await doomed.exec_driver_sql("SELECT 1")
-            except Exception as error:
-                translated = translate_error(error, session.dialect, None)
-                raise translated if translated is not None else error from error
+        failure = await lose_connection_mid_transaction(session, who, kill)
+
+        assert isinstance(translate_error(failure, session.dialect, None), DatabaseUnavailableError)
         await session.ping()  # the pool recovers: pre-ping replaces the dead connection
+
+
+async def lose_connection_mid_transaction(
+    session: SQLAlchemySession, who: str, kill: str
+) -> Exception:
+    try:
+        async with session.transaction() as doomed:
+            backend = (await doomed.exec_driver_sql(who)).scalar()
+            async with session.engine.connect() as killer:
+                await killer.exec_driver_sql(kill.format(backend))
+            await doomed.exec_driver_sql("SELECT 1")
+    except Exception as error:
+        return error
+    raise AssertionError("the transaction survived its connection being killed")
+
+
+async def kill_idle_pooled_connection(session: SQLAlchemySession, who: str, kill: str) -> None:
+    """Leave the pool holding one connection that the server has already closed."""
+    async with session.engine.connect() as killer:
+        async with session.engine.connect() as victim:
+            backend = (await victim.exec_driver_sql(who)).scalar()
+        await killer.exec_driver_sql(kill.format(backend))
+        await killer.commit()
+    # the pool is first-in first-out: the dead connection, returned first, is next in line
+
+
+@pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)
+async def test_a_pooled_connection_that_died_while_idle_is_replaced_unnoticed(
+    url: str, who: str, kill: str
+) -> None:
+    async with SQLAlchemySession(url, pool_size=2, max_overflow=0) as session:
+        await kill_idle_pooled_connection(session, who, kill)
+
+        assert await SQLParents(session).count() >= 0  # the pre-ping swapped the dead one
+
+
+async def test_a_single_statement_write_in_autocommit_is_committed(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'autocommit.db'}"
+    async with SQLAlchemySession(url) as session:
+        async with session.transaction() as connection:
+            await connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        async with session.statement() as connection:
+            await connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        async with session.engine.connect() as connection:
+            count = (await connection.exec_driver_sql("SELECT count(*) FROM t")).scalar()
+
+    assert count == 1
+
+
+@pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)
+async def test_without_pre_ping_a_connection_that_died_idle_surfaces_as_unavailable(
+    url: str, who: str, kill: str
+) -> None:
+    async with SQLAlchemySession(url, pool_size=2, max_overflow=0, pool_pre_ping=False) as session:
+        await kill_idle_pooled_connection(session, who, kill)
+
+        with pytest.raises(DatabaseUnavailableError):
+            await SQLParents(session).count()

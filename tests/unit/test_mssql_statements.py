@@ -23,7 +23,7 @@ class CompileOnlySession(DatabaseSession):
 
     dialect = dialect_named("mssql")
 
-    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise AssertionError("compile-only: nothing may run")
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..dialects import Dialect, EngineOptions, dialect_named
+from ..dialects.sqlite import SKIP_BEGIN
 from ..errors import ConfigurationError, DatabaseUnavailableError
 from .translate import translate_error
 
@@ -34,8 +35,8 @@ class DatabaseSession(ABC):
     dialect: Dialect
 
     @abstractmethod
-    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A connection for reads; nothing it does is committed by leaving it."""
+    def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for exactly one statement, which is atomic and committed by itself."""
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -91,7 +92,7 @@ class SQLAlchemySession(DatabaseSession):
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             pool_recycle=pool_recycle,
-            pool_pre_ping=pool_pre_ping,
+            pool_pre_ping=pool_pre_ping and not self._has_own_ping(),
             echo=echo,
             connect_args=connect_args or {},
         )
@@ -105,22 +106,36 @@ class SQLAlchemySession(DatabaseSession):
                 f"({missing.name} is not installed): "
                 f"pip install 'fastapi-building-blocks[{self.dialect.extra}]'"
             ) from None
-        self._install_tuning()
+        self._install_tuning(ping=pool_pre_ping and self._has_own_ping())
         self.connect_attempts = max(1, connect_attempts)
         self.connect_backoff_seconds = connect_backoff_seconds
 
-    def _install_tuning(self) -> None:
-        dialect = self.dialect
+    def _has_own_ping(self) -> bool:
+        return type(self.dialect).ping is not Dialect.ping
 
-        @event.listens_for(self.engine.sync_engine, "connect")
+    def _install_tuning(self, *, ping: bool) -> None:
+        dialect = self.dialect
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
         def tune(dbapi_connection: Any, _record: Any) -> None:
             dialect.on_connect(dbapi_connection)
 
+        if ping:  # pessimistic disconnect handling, as SQLAlchemy documents it
+
+            @event.listens_for(sync_engine, "checkout")
+            def check(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+                try:
+                    dialect.ping(dbapi_connection)
+                except Exception as error:
+                    raise sa_exc.DisconnectionError(str(error)) from error
+
         if dialect.begins_transactions_itself:
 
-            @event.listens_for(self.engine.sync_engine, "begin")
+            @event.listens_for(sync_engine, "begin")
             def begin(connection: Connection) -> None:
-                connection.exec_driver_sql("BEGIN")
+                if not connection.get_execution_options().get(SKIP_BEGIN):
+                    connection.exec_driver_sql("BEGIN")
 
     def __repr__(self) -> str:
         return f"SQLAlchemySession({mask_url(self.url)!r})"
@@ -185,8 +200,16 @@ class SQLAlchemySession(DatabaseSession):
 
     # -- connections ------------------------------------------------------------------
 
-    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self.engine.connect()
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        options = self.dialect.single_statement_options
+        if options is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**options)
+            yield connection
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.engine.begin()

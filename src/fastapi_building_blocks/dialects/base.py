@@ -58,6 +58,9 @@ class Dialect:
     name: ClassVar[str]
     async_driver: ClassVar[str]
     extra: ClassVar[str]
+    #: Execution options that run one statement without BEGIN/COMMIT (it is atomic by
+    #: itself); None where switching a pooled connection costs round trips (MySQL).
+    single_statement_options: ClassVar[Mapping[str, Any] | None] = None
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
     nulls_sort_first: ClassVar[bool] = True
@@ -82,6 +85,10 @@ class Dialect:
 
     def on_connect(self, dbapi_connection: Any) -> None:
         """Session settings to apply once to every new DBAPI connection."""
+
+    def ping(self, dbapi_connection: Any) -> bool:
+        """Check a pooled connection in one round trip; False leaves it to SQLAlchemy."""
+        return False
 
     @property
     def begins_transactions_itself(self) -> bool:

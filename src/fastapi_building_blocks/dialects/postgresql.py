@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.util import await_
 
 from .base import Diagnosis, Dialect, Failure, first_match, quoted_names
 
@@ -36,6 +38,13 @@ class PostgreSQLDialect(Dialect):
     async_driver = "asyncpg"
     extra = "postgres"
     nulls_sort_first = False
+    #: asyncpg's autocommit is a flag on SQLAlchemy's adapter: no round trip to switch.
+    single_statement_options = MappingProxyType({"isolation_level": "AUTOCOMMIT"})
+
+    def ping(self, dbapi_connection: Any) -> bool:
+        # SQLAlchemy's own pre-ping wraps this in BEGIN/ROLLBACK: three round trips.
+        await_(dbapi_connection.driver_connection.fetchrow(";"))
+        return True
 
     def upsert(
         self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]

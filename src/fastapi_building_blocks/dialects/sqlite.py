@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
@@ -15,6 +16,8 @@ from sqlalchemy.sql.dml import Insert
 from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
 
 BUSY_TIMEOUT_MS = 5_000
+#: Execution option that tells the engine's `begin` listener to emit no BEGIN.
+SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
 
 
 def is_memory_database(url: URL) -> bool:
@@ -25,6 +28,8 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     async_driver = "aiosqlite"
     extra = "sqlite"
+    #: The driver runs in autocommit already (see on_connect): just skip our BEGIN.
+    single_statement_options = MappingProxyType({SKIP_BEGIN: True})
 
     def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
         if is_memory_database(url):

@@ -54,10 +54,10 @@ class SQLAlchemyRepository(Repository[E, K]):
         )
 
     @asynccontextmanager
-    async def _connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """A connection (in a transaction for writes) whose driver errors come out translated."""
+    async def _connection(self, *, statements: int = 1) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement or a transaction for several; errors translated."""
         try:
-            context = self.session.transaction() if write else self.session.connection()
+            context = self.session.statement() if statements == 1 else self.session.transaction()
             async with context as connection:
                 yield connection
         except Exception as error:
@@ -69,7 +69,7 @@ class SQLAlchemyRepository(Repository[E, K]):
     # -- reads ------------------------------------------------------------------------
 
     async def get(self, key: K) -> E | None:
-        async with self._connection(write=False) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(self._select_by_key, {"key": self._coerce_key(key)})
             row = result.first()
         return None if row is None else self._row_to_entity(row._mapping)
@@ -108,12 +108,12 @@ class SQLAlchemyRepository(Repository[E, K]):
         after: Sequence[Any] | None,
     ) -> builtins.list[Mapping[Any, Any]]:
         statement = self._select(filters, sort, limit, offset, after)
-        async with self._connection(write=False) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(statement)
             return [row._mapping for row in result]
 
     async def _count(self, filters: Sequence[CheckedFilter]) -> int:
-        async with self._connection(write=False) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(self._count_statement(filters))
             return int(result.scalar_one())
 
@@ -131,7 +131,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         values = self._insert_values(entity)
         missing = [name for name in self._mapped_fields if name not in values]
         statement = self._insert.return_defaults() if missing else self._insert
-        async with self._connection(write=True) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(statement, values)
         if missing:
             generated = result.returned_defaults
@@ -146,8 +146,9 @@ class SQLAlchemyRepository(Repository[E, K]):
         rows = [self._insert_values(entity) for entity in entities]
         if not rows:
             return 0
-        async with self._connection(write=True) as connection:
-            for start in range(0, len(rows), batch_size):
+        batches = range(0, len(rows), batch_size)
+        async with self._connection(statements=len(batches)) as connection:
+            for start in batches:
                 batch = _uniform_keys(rows[start : start + batch_size])
                 await connection.execute(self._insert, batch)
         return len(rows)
@@ -155,7 +156,7 @@ class SQLAlchemyRepository(Repository[E, K]):
     async def update(self, entity: E) -> E:
         values = self._entity_to_dict(entity)
         key = values.pop(self._key)
-        async with self._connection(write=True) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(
                 self._update_by_key.values(values), {"key": self._coerce_key(key)}
             )
@@ -167,18 +168,18 @@ class SQLAlchemyRepository(Repository[E, K]):
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
     ) -> int:
         statement = update(self.table).where(*map(sql_conditions.condition, filters)).values(values)
-        async with self._connection(write=True) as connection:
+        async with self._connection() as connection:
             return (await connection.execute(statement)).rowcount
 
     async def delete(self, key: K) -> None:
-        async with self._connection(write=True) as connection:
+        async with self._connection() as connection:
             result = await connection.execute(self._delete_by_key, {"key": self._coerce_key(key)})
         if result.rowcount == 0:
             raise NotFoundError(self.table.name, key)
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         statement = delete(self.table).where(*map(sql_conditions.condition, filters))
-        async with self._connection(write=True) as connection:
+        async with self._connection() as connection:
             return (await connection.execute(statement)).rowcount
 
     async def _upsert(self, values: dict[str, Any], conflict_columns: tuple[str, ...]) -> E:
@@ -186,7 +187,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         lookup = select(self.table).where(
             *(self.table.columns[name] == values[name] for name in conflict_columns)
         )
-        async with self._connection(write=True) as connection:
+        async with self._connection(statements=2) as connection:
             await connection.execute(statement)
             row = (await connection.execute(lookup)).one()
         return self._row_to_entity(row._mapping)
