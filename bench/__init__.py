@@ -1,0 +1,1 @@
+"""Benchmarks: the repository against plain SQLAlchemy Core and the raw driver, same run."""

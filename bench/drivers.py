@@ -1,0 +1,143 @@
+"""The raw-driver reference: the same statements sent straight through each driver, on a
+connection taken from the same kind of pool, with the values in each backend's own format."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .schema import COLUMNS, Item
+
+_INSERT_COLUMNS = ", ".join(COLUMNS)
+_SET = ", ".join(f"{name} = {{}}" for name in COLUMNS[1:])
+
+
+class RawDriver:
+    """Statements in the driver's parameter style; subclasses say how values are stored."""
+
+    placeholder = "?"
+
+    def marks(self, count: int) -> list[str]:
+        return [self.placeholder] * count
+
+    def key(self, value: uuid.UUID) -> Any:
+        return value
+
+    def time(self, value: datetime) -> Any:
+        return value
+
+    def row(self, item: Item) -> tuple[Any, ...]:
+        return (
+            self.key(item.id), item.name, item.category, item.score, item.active,
+            self.time(item.created_at),
+        )  # fmt: skip
+
+    @property
+    def select_sql(self) -> str:
+        return f"SELECT {_INSERT_COLUMNS} FROM bench_items WHERE id = {self.marks(1)[0]}"
+
+    @property
+    def insert_sql(self) -> str:
+        return f"INSERT INTO bench_items ({_INSERT_COLUMNS}) VALUES ({', '.join(self.marks(6))})"
+
+    @property
+    def update_sql(self) -> str:
+        marks = self.marks(6)
+        return f"UPDATE bench_items SET {_SET.format(*marks[:5])} WHERE id = {marks[5]}"
+
+    @property
+    def delete_sql(self) -> str:
+        return f"DELETE FROM bench_items WHERE id = {self.marks(1)[0]}"
+
+    async def get(self, connection: Any, key: uuid.UUID) -> Any:
+        raise NotImplementedError
+
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    async def insert(self, connection: Any, item: Item) -> None:
+        await self.write(connection, self.insert_sql, self.row(item))
+
+    async def update(self, connection: Any, item: Item) -> None:
+        values = self.row(item)
+        await self.write(connection, self.update_sql, (*values[1:], values[0]))
+
+    async def delete(self, connection: Any, key: uuid.UUID) -> None:
+        await self.write(connection, self.delete_sql, (self.key(key),))
+
+
+class AsyncpgDriver(RawDriver):
+    """asyncpg prepares and caches each statement itself; no transaction = autocommit."""
+
+    def marks(self, count: int) -> list[str]:
+        return [f"${n}" for n in range(1, count + 1)]
+
+    async def get(self, connection: Any, key: uuid.UUID) -> Any:
+        return await connection.fetchrow(self.select_sql, key)
+
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+        await connection.execute(sql, *values)
+
+    async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        async with connection.transaction():
+            await connection.executemany(self.insert_sql, rows)
+
+    async def copy(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        await connection.copy_records_to_table("bench_items", records=rows, columns=COLUMNS)
+
+
+class AiomysqlDriver(RawDriver):
+    placeholder = "%s"
+
+    def key(self, value: uuid.UUID) -> Any:
+        return str(value)  # MariaDB's native UUID type takes the text form
+
+    def time(self, value: datetime) -> Any:
+        return value.replace(tzinfo=None)  # stored as UTC wall time
+
+    async def get(self, connection: Any, key: uuid.UUID) -> Any:
+        async with connection.cursor() as cursor:
+            await cursor.execute(self.select_sql, (self.key(key),))
+            return await cursor.fetchone()
+
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, values)
+        await connection.commit()
+
+    async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        async with connection.cursor() as cursor:
+            await cursor.executemany(self.insert_sql, rows)
+        await connection.commit()
+
+
+class AiosqliteDriver(RawDriver):
+    def key(self, value: uuid.UUID) -> Any:
+        return value.hex  # SQLAlchemy's Uuid stores 32 hex digits on SQLite
+
+    def time(self, value: datetime) -> Any:
+        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    async def get(self, connection: Any, key: uuid.UUID) -> Any:
+        async with connection.execute(self.select_sql, (self.key(key),)) as cursor:
+            return await cursor.fetchone()
+
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+        await connection.execute(sql, values)
+        await connection.commit()
+
+    async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        await connection.executemany(self.insert_sql, rows)  # one implicit transaction
+        await connection.commit()
+
+
+DRIVERS: dict[str, type[RawDriver]] = {
+    "postgresql": AsyncpgDriver,
+    "mariadb": AiomysqlDriver,
+    "sqlite": AiosqliteDriver,
+}

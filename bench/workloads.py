@@ -1,0 +1,265 @@
+"""One operation, four ways: repository, Core built per call, Core prebuilt, raw driver.
+
+Each entry is a zero-argument coroutine function doing one operation; the runner calls it
+repeatedly. References run on a plain engine set up as a hand-rolled layer would be: the
+same pool (5 + 10, pre-ping) and, on SQLite, the same synchronous=NORMAL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fastapi_building_blocks import Filter
+
+from .drivers import AsyncpgDriver, RawDriver
+from .schema import COLUMNS, Item, ItemRepository, items, make_item
+
+Operation = Callable[[], Awaitable[Any]]
+
+GET = select(items).where(items.c.id == bindparam("key"))
+INSERT = items.insert()
+UPDATE = (
+    update(items)
+    .where(items.c.id == bindparam("key"))
+    .values({name: bindparam(f"new_{name}") for name in COLUMNS[1:]})
+)
+DELETE = delete(items).where(items.c.id == bindparam("key"))
+PAGE_FILTERS = [Filter("category", "eq", "c7"), Filter("active", "eq", True)]
+PAGE_SIZE = 50
+
+
+def values_of(item: Item) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in COLUMNS}
+
+
+@dataclass
+class Context:
+    """What the workloads share: the repository, the plain engine, the driver, the data."""
+
+    repository: ItemRepository
+    engine: AsyncEngine
+    driver: RawDriver
+    seeded: list[Item]
+    counter: itertools.count[int]
+
+    async def raw(self, use: Callable[[Any], Awaitable[Any]]) -> Any:
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            return await use(raw.driver_connection)
+
+    def next_items(self) -> Callable[[], Item]:
+        return lambda: make_item(1_000_000 + next(self.counter))
+
+
+def get_by_key(ctx: Context) -> dict[str, Operation]:
+    keys = itertools.cycle([item.id for item in ctx.seeded])
+
+    async def repository() -> Any:
+        return await ctx.repository.get(next(keys))
+
+    async def core_idiomatic() -> Any:
+        async with ctx.engine.connect() as connection:
+            statement = select(items).where(items.c.id == next(keys))
+            return (await connection.execute(statement)).first()
+
+    async def core_prebuilt() -> Any:
+        async with ctx.engine.connect() as connection:
+            return (await connection.execute(GET, {"key": next(keys)})).first()
+
+    async def raw() -> Any:
+        key = next(keys)
+        return await ctx.raw(lambda connection: ctx.driver.get(connection, key))
+
+    return _four(repository, core_idiomatic, core_prebuilt, raw)
+
+
+def insert_one(ctx: Context) -> dict[str, Operation]:
+    fresh = ctx.next_items()
+
+    async def repository() -> Any:
+        return await ctx.repository.create(fresh())
+
+    async def core_idiomatic() -> None:
+        async with ctx.engine.begin() as connection:
+            await connection.execute(insert(items).values(values_of(fresh())))
+
+    async def core_prebuilt() -> None:
+        async with ctx.engine.begin() as connection:
+            await connection.execute(INSERT, values_of(fresh()))
+
+    async def raw() -> None:
+        item = fresh()
+        await ctx.raw(lambda connection: ctx.driver.insert(connection, item))
+
+    return _four(repository, core_idiomatic, core_prebuilt, raw)
+
+
+def update_by_key(ctx: Context) -> dict[str, Operation]:
+    targets = itertools.cycle(ctx.seeded)
+    change = itertools.count()
+
+    def changed() -> Item:
+        return replace(next(targets), score=next(change) % 1000)
+
+    async def repository() -> Any:
+        return await ctx.repository.update(changed())
+
+    async def core_idiomatic() -> None:
+        item = changed()
+        new = values_of(item)
+        key = new.pop("id")
+        async with ctx.engine.begin() as connection:
+            await connection.execute(update(items).where(items.c.id == key).values(new))
+
+    async def core_prebuilt() -> None:
+        item = changed()
+        params = {f"new_{name}": value for name, value in values_of(item).items()}
+        params["key"] = item.id
+        async with ctx.engine.begin() as connection:
+            await connection.execute(UPDATE, params)
+
+    async def raw() -> None:
+        item = changed()
+        await ctx.raw(lambda connection: ctx.driver.update(connection, item))
+
+    return _four(repository, core_idiomatic, core_prebuilt, raw)
+
+
+def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> dict[str, Operation]:
+    """Deletes rows the runner inserted beforehand, one list per approach."""
+    pools = {name: iter(rows) for name, rows in victims.items()}
+
+    async def repository() -> None:
+        await ctx.repository.delete(next(pools["repository"]).id)
+
+    async def core_idiomatic() -> None:
+        key = next(pools["core idiomatic"]).id
+        async with ctx.engine.begin() as connection:
+            await connection.execute(delete(items).where(items.c.id == key))
+
+    async def core_prebuilt() -> None:
+        key = next(pools["core prebuilt"]).id
+        async with ctx.engine.begin() as connection:
+            await connection.execute(DELETE, {"key": key})
+
+    async def raw() -> None:
+        key = next(pools["raw driver"]).id
+        await ctx.raw(lambda connection: ctx.driver.delete(connection, key))
+
+    return _four(repository, core_idiomatic, core_prebuilt, raw)
+
+
+def offset_page(ctx: Context) -> dict[str, Operation]:
+    """Page 3 of 50 with two filters and a sort, plus the total: what a list endpoint does."""
+
+    def statements() -> tuple[Any, Any]:
+        where = (items.c.category == "c7", items.c.active == True)  # noqa: E712
+        count = select(func.count()).select_from(items).where(*where)
+        page = (
+            select(items).where(*where).order_by(items.c.score.desc(), items.c.id)
+            .limit(PAGE_SIZE).offset(2 * PAGE_SIZE)
+        )  # fmt: skip
+        return count, page
+
+    prebuilt = statements()
+
+    async def repository() -> Any:
+        return await ctx.repository.search(PAGE_FILTERS, sort=["-score"], page=3, page_size=50)
+
+    async def core(pair: tuple[Any, Any]) -> Any:
+        async with ctx.engine.connect() as connection:
+            total = (await connection.execute(pair[0])).scalar_one()
+            return total, (await connection.execute(pair[1])).all()
+
+    async def core_idiomatic() -> Any:
+        return await core(statements())
+
+    async def core_prebuilt() -> Any:
+        return await core(prebuilt)
+
+    return {
+        "repository": repository,
+        "core idiomatic": core_idiomatic,
+        "core prebuilt": core_prebuilt,
+    }
+
+
+def keyset_page(ctx: Context, cursor: str, last: Item) -> dict[str, Operation]:
+    """The page after `last` in descending score order, 50 rows."""
+
+    def statement() -> Any:
+        after = or_(
+            items.c.score < bindparam("score"),
+            (items.c.score == bindparam("score")) & (items.c.id > bindparam("key")),
+        )
+        return (
+            select(items).where(items.c.category == "c7", items.c.active == True, after)  # noqa: E712
+            .order_by(items.c.score.desc(), items.c.id).limit(PAGE_SIZE + 1)
+        )  # fmt: skip
+
+    prebuilt = statement()
+    params = {"score": last.score, "key": last.id}
+
+    async def repository() -> Any:
+        return await ctx.repository.keyset_page(
+            PAGE_FILTERS, sort=["-score"], cursor=cursor, limit=50
+        )
+
+    async def core_idiomatic() -> Any:
+        async with ctx.engine.connect() as connection:
+            return (await connection.execute(statement(), params)).all()
+
+    async def core_prebuilt() -> Any:
+        async with ctx.engine.connect() as connection:
+            return (await connection.execute(prebuilt, params)).all()
+
+    return {
+        "repository": repository,
+        "core idiomatic": core_idiomatic,
+        "core prebuilt": core_prebuilt,
+    }
+
+
+def bulk_create(ctx: Context, rows: int) -> dict[str, Operation]:
+    """`rows` new rows in one call; the runner deletes them again, untimed."""
+    fresh = ctx.next_items()
+
+    async def repository() -> None:
+        await ctx.repository.bulk_create([fresh() for _ in range(rows)])
+
+    async def core() -> None:
+        values = [values_of(fresh()) for _ in range(rows)]
+        async with ctx.engine.begin() as connection:
+            await connection.execute(INSERT, values)
+
+    async def raw() -> None:
+        records = [ctx.driver.row(fresh()) for _ in range(rows)]
+        await ctx.raw(lambda connection: ctx.driver.write_many(connection, records))
+
+    operations = {"repository": repository, "core prebuilt": core, "raw driver": raw}
+    if isinstance(ctx.driver, AsyncpgDriver):
+        driver = ctx.driver
+
+        async def copy() -> None:
+            records = [driver.row(fresh()) for _ in range(rows)]
+            await ctx.raw(lambda connection: driver.copy(connection, records))
+
+        operations["raw COPY"] = copy
+    return operations
+
+
+def _four(
+    repository: Operation, core_idiomatic: Operation, core_prebuilt: Operation, raw: Operation
+) -> dict[str, Operation]:
+    return {
+        "repository": repository,
+        "core idiomatic": core_idiomatic,
+        "core prebuilt": core_prebuilt,
+        "raw driver": raw,
+    }
