@@ -210,7 +210,7 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         lines += [
             f"## {backend}",
             "",
-            "| operation | approach | ops/s | × core prebuilt | × core idiomatic | × raw driver |",
+            "| operation | approach | ops/s | vs Core prebuilt | vs Core idiomatic | vs raw |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
         ]
         for workload, approaches in rates.items():
@@ -218,16 +218,17 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
                 approach: statistics.median(values) for approach, values in approaches.items()
             }
             for approach, value in medians.items():
-                lines.append(
-                    f"| {workload} | {approach} | {value:,.0f} | {ratio(value, medians.get('core prebuilt'))} "
-                    f"| {ratio(value, medians.get('core idiomatic'))} | {ratio(value, medians.get('raw driver'))} |"
+                ratios = " | ".join(
+                    ratio(value, medians.get(reference))
+                    for reference in ("core prebuilt", "core idiomatic", "raw driver")
                 )
+                lines.append(f"| {workload} | {approach} | {value:,.0f} | {ratios} |")
         lines.append("")
     return "\n".join(lines)
 
 
 def ratio(value: float, reference: float | None) -> str:
-    return "–" if reference is None else f"{value / reference:.2f}"
+    return "n/a" if reference is None else f"{value / reference:.2f}"
 
 
 def cpu_model() -> str:
@@ -263,7 +264,7 @@ async def main(argv: list[str]) -> None:
     if options.output == "-":
         print(text_report)
     else:
-        Path(options.output).write_text(text_report + "\n")
+        await asyncio.to_thread(Path(options.output).write_text, text_report + "\n")
         print(f"bench: wrote {options.output}", file=sys.stderr)
 
 

@@ -148,9 +148,8 @@ class Repository(ABC, Generic[E, K]):
             raise InvalidFilterError("page starts at 1", table=self.table.name, field="page")
         checked = self._policy.check_filters(filters)
         order = self._policy.check_sort(sort)
-        total = await self._count(checked)
-        items = await self._fetch(checked, order, page_size, (page - 1) * page_size)
-        return Page.of(items, total, page, page_size)
+        total, rows = await self._count_and_fetch(checked, order, page_size, (page - 1) * page_size)
+        return Page.of([self._row_to_entity(row) for row in rows], total, page, page_size)
 
     async def keyset_page(
         self,
@@ -203,6 +202,13 @@ class Repository(ABC, Generic[E, K]):
 
     @abstractmethod
     async def _count(self, filters: Sequence[CheckedFilter]) -> int: ...
+
+    async def _count_and_fetch(
+        self, filters: Sequence[CheckedFilter], sort: Sequence[Sort], limit: int, offset: int
+    ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
+        """The total and one page of rows; a backend may do both on one connection."""
+        total = await self._count(filters)
+        return total, await self._fetch_rows(filters, sort, limit, offset, None)
 
     # -- writes -----------------------------------------------------------------------
 

@@ -112,6 +112,14 @@ class SQLAlchemyRepository(Repository[E, K]):
             result = await connection.execute(statement)
             return [row._mapping for row in result]
 
+    async def _count_and_fetch(
+        self, filters: Sequence[CheckedFilter], sort: Sequence[Sort], limit: int, offset: int
+    ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
+        page = self._select(filters, sort, limit, offset, None)
+        async with self._connection() as connection:
+            total = int((await connection.execute(self._count_statement(filters))).scalar_one())
+            return total, [row._mapping for row in await connection.execute(page)]
+
     async def _count(self, filters: Sequence[CheckedFilter]) -> int:
         async with self._connection() as connection:
             result = await connection.execute(self._count_statement(filters))
