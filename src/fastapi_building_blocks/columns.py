@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Uuid
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Uuid
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -108,5 +108,35 @@ def integer_primary_key(name: str = "id") -> Column[int]:
     )
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+#: `Column.info` key under which the helpers below mark the role a repository gives them.
+ROLE = "fastapi_building_blocks.role"
+
+
+def created_at(name: str = "created_at") -> Column[datetime]:
+    """Set by the repository when the row is created; never taken from input."""
+    return Column(name, UTCDateTime(), nullable=False, info={ROLE: "created_at"})
+
+
+def updated_at(name: str = "updated_at") -> Column[datetime]:
+    """Set by the repository on create and on every update."""
+    return Column(name, UTCDateTime(), nullable=False, info={ROLE: "updated_at"})
+
+
+def created_by(name: str = "created_by") -> Column[str]:
+    """The actor (see `audit.acting_as`) that created the row."""
+    return Column(name, String(255), nullable=True, info={ROLE: "created_by"})
+
+
+def updated_by(name: str = "updated_by") -> Column[str]:
+    """The actor that last changed the row."""
+    return Column(name, String(255), nullable=True, info={ROLE: "updated_by"})
+
+
+def deleted_at(name: str = "deleted_at") -> Column[datetime]:
+    """Soft delete: `delete` sets it, reads hide the row, `restore` clears it."""
+    return Column(name, UTCDateTime(), nullable=True, info={ROLE: "deleted_at"})
+
+
+def version(name: str = "version") -> Column[int]:
+    """Optimistic locking: `update` must name the current version and increments it."""
+    return Column(name, Integer(), nullable=False, default=1, info={ROLE: "version"})

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.mssql.aioodbc import MSDialectAsync_aioodbc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fastapi_building_blocks import DatabaseSession, Filter
-from fastapi_building_blocks.dialects import dialect_named
+from fastapi_building_blocks.dialects import Conflict, dialect_named
 from tests.schema import SQLThings, things
 
 
@@ -122,7 +122,7 @@ def test_count_is_one_aggregate_statement() -> None:
 
 def test_upsert_is_a_merge_on_the_conflict_columns() -> None:
     statement = CompileOnlySession.dialect.upsert(
-        things, {"id": "k", "name": "n", "score": 1}, ["id"]
+        things, {"id": "k", "name": "n", "score": 1}, Conflict(["id"], ["name", "score"])
     )
 
     text = sql(statement)
@@ -141,7 +141,21 @@ def test_upsert_quotes_reserved_names() -> None:
         "order", MetaData(), Column("key", Integer, primary_key=True), Column("select", Integer)
     )
 
-    statement = CompileOnlySession.dialect.upsert(reserved, {"key": 1, "select": 2}, ["key"])
+    conflict = Conflict(["key"], ["select"])
+    statement = CompileOnlySession.dialect.upsert(reserved, {"key": 1, "select": 2}, conflict)
 
     assert sql(statement).startswith("MERGE INTO [order] WITH (HOLDLOCK)")
     assert "target.[select] = source.[select]" in sql(statement)
+
+
+def test_upsert_increments_the_version_of_an_existing_row() -> None:
+    conflict = Conflict(["id"], ["name"], increment="rank")
+
+    statement = CompileOnlySession.dialect.upsert(
+        things, {"id": "k", "name": "n", "rank": 1}, conflict
+    )
+
+    assert (
+        "WHEN MATCHED THEN UPDATE SET target.name = source.name, target.[rank] = target.[rank] + 1"
+        in sql(statement)
+    )

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
-from sqlalchemy.sql.dml import Insert, ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.expression import Executable
 
 
 class Failure(enum.Enum):
@@ -37,6 +37,17 @@ class Diagnosis:
     failure: Failure
     constraint: str | None = None
     columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """What an upsert does when a row with the same `columns` exists."""
+
+    columns: Sequence[str]
+    #: Columns overwritten with the new values.
+    update: Sequence[str]
+    #: A column incremented by one (the optimistic-locking version), if any.
+    increment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,13 +113,8 @@ class Dialect:
             return term
         return term.nulls_last() if descending else term.nulls_first()
 
-    def upsert(
-        self,
-        table: Table,
-        values: Mapping[str, Any],
-        conflict_columns: Sequence[str],
-    ) -> Insert | ReturningInsert[Any] | Any:
-        """An INSERT that updates the row whose `conflict_columns` match instead of failing."""
+    def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Executable:
+        """An INSERT that updates the row whose `conflict.columns` match instead of failing."""
         raise NotImplementedError(f"upsert is not supported on {self.name}")
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
@@ -128,3 +134,13 @@ def quoted_names(text: str) -> tuple[str, ...]:
 def first_match(pattern: str, text: str) -> str | None:
     found = re.search(pattern, text)
     return found.group(1) if found else None
+
+
+def on_conflict_upsert(statement: Any, table: Table, conflict: Conflict) -> Any:
+    """`INSERT ... ON CONFLICT (...) DO UPDATE`, as PostgreSQL and SQLite spell it."""
+    updates: dict[str, Any] = {name: statement.excluded[name] for name in conflict.update}
+    if conflict.increment:
+        updates[conflict.increment] = table.c[conflict.increment] + 1
+    if not updates:
+        return statement.on_conflict_do_nothing(index_elements=list(conflict.columns))
+    return statement.on_conflict_do_update(index_elements=list(conflict.columns), set_=updates)

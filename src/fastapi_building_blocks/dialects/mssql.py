@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table, bindparam
@@ -12,7 +12,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.expression import Executable
 
-from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match
+from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match
 
 _FAILURE_BY_NATIVE_ERROR = {
     2627: Failure.UNIQUE,  # unique or primary key constraint
@@ -36,10 +36,10 @@ class Merge(Executable, ClauseElement):
 
     inherit_cache = False
 
-    def __init__(self, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+    def __init__(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> None:
         self.table = table
         self.values = dict(values)
-        self.keys = list(keys)
+        self.conflict = conflict
 
 
 @compiles(Merge, "mssql")
@@ -51,10 +51,13 @@ def _compile_merge(merge: Merge, compiler: SQLCompiler, **kw: Any) -> str:
         for name, value in merge.values.items()
     )
     source_columns = ", ".join(quote(name) for name in names)
-    on = " AND ".join(f"target.{quote(k)} = source.{quote(k)}" for k in merge.keys)
-    updates = ", ".join(
-        f"target.{quote(n)} = source.{quote(n)}" for n in names if n not in merge.keys
-    )
+    conflict = merge.conflict
+    on = " AND ".join(f"target.{quote(k)} = source.{quote(k)}" for k in conflict.columns)
+    assignments = [f"target.{quote(n)} = source.{quote(n)}" for n in conflict.update]
+    if conflict.increment:
+        column = quote(conflict.increment)
+        assignments.append(f"target.{column} = target.{column} + 1")
+    updates = ", ".join(assignments)
     inserted = ", ".join(f"source.{quote(n)}" for n in names)
     matched = f" WHEN MATCHED THEN UPDATE SET {updates}" if updates else ""
     return (
@@ -79,10 +82,8 @@ class MSSQLDialect(Dialect):
         # One round trip per executemany batch instead of one per row.
         return {**super().engine_arguments(url, options), "fast_executemany": True}
 
-    def upsert(
-        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
-    ) -> Merge:
-        return Merge(table, values, conflict_columns)
+    def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Merge:
+        return Merge(table, values, conflict)
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         message = " ".join(str(argument) for argument in getattr(error, "args", ()))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.sql.dml import Insert
 
-from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
 
 #: Server error numbers (MySQL / MariaDB manuals) and client errors 2003, 2006, 2013.
 _FAILURE_BY_ERRNO = {
@@ -61,16 +60,14 @@ class MySQLDialect(Dialect):
         cursor.execute("SET time_zone = '+00:00'")
         cursor.close()
 
-    def upsert(
-        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
-    ) -> Insert:
+    def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         # MySQL cannot name the conflict target: any unique key of the table triggers it.
         statement = mysql_insert(table).values(values)
-        updates = {
-            name: statement.inserted[name] for name in values if name not in conflict_columns
-        }
+        updates: dict[str, Any] = {name: statement.inserted[name] for name in conflict.update}
+        if conflict.increment:
+            updates[conflict.increment] = table.c[conflict.increment] + 1
         if not updates:  # a no-op update keeps the row as it is
-            first = next(iter(conflict_columns))
+            first = conflict.columns[0]
             updates = {first: table.c[first]}
         return statement.on_duplicate_key_update(updates)
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.util import await_
 
-from .base import Diagnosis, Dialect, Failure, first_match, quoted_names
+from .base import (
+    Conflict,
+    Diagnosis,
+    Dialect,
+    Failure,
+    first_match,
+    on_conflict_upsert,
+    quoted_names,
+)
 
 #: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
 _FAILURE_BY_SQLSTATE = {
@@ -46,16 +53,8 @@ class PostgreSQLDialect(Dialect):
         await_(dbapi_connection.driver_connection.fetchrow(";"))
         return True
 
-    def upsert(
-        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
-    ) -> Insert:
-        statement = postgresql_insert(table).values(values)
-        updates = {
-            name: statement.excluded[name] for name in values if name not in conflict_columns
-        }
-        if not updates:
-            return statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        return statement.on_conflict_do_update(index_elements=list(conflict_columns), set_=updates)
+    def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
+        return on_conflict_upsert(postgresql_insert(table).values(values), table, conflict)
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         driver_error = error.__cause__ or error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -11,9 +11,17 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql.dml import Insert
 
-from .base import Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+from .base import (
+    Conflict,
+    Diagnosis,
+    Dialect,
+    EngineOptions,
+    Failure,
+    first_match,
+    on_conflict_upsert,
+    quoted_names,
+)
 
 BUSY_TIMEOUT_MS = 5_000
 #: Execution option that tells the engine's `begin` listener to emit no BEGIN.
@@ -56,16 +64,8 @@ class SQLiteDialect(Dialect):
     def begins_transactions_itself(self) -> bool:
         return True
 
-    def upsert(
-        self, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
-    ) -> Insert:
-        statement = sqlite_insert(table).values(values)
-        updates = {
-            name: statement.excluded[name] for name in values if name not in conflict_columns
-        }
-        if not updates:
-            return statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        return statement.on_conflict_do_update(index_elements=list(conflict_columns), set_=updates)
+    def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
+        return on_conflict_upsert(sqlite_insert(table).values(values), table, conflict)
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         message = str(error)

@@ -8,6 +8,11 @@ implementations and set `table`; the entity type comes from the generic argument
 
 Entities whose fields match column names are mapped automatically; override
 `_row_to_entity` / `_entity_to_dict` only where names or types differ.
+
+Tables built with the column helpers get managed behaviour, the same on every backend:
+`created_*` / `updated_*` are set by the repository, never taken from input; a `version`
+column makes `update` check and increment it (ConcurrencyError when stale); a `deleted_at`
+column turns `delete` into a soft delete that reads hide unless they filter on it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from sqlalchemy import Table
 
-from ..errors import InvalidFilterError, MultipleResultsFoundError, NotFoundError
+from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
 from .cursor import decode_cursor, encode_cursor
+from .managed import ManagedColumns
 from .policy import CheckedFilter, QueryPolicy
-from .query import CursorPage, Filters, Page, Sort, SortKeys
+from .query import CursorPage, Filter, Filters, Page, Sort, SortKeys
 
 E = TypeVar("E")
 K = TypeVar("K")
@@ -54,6 +60,7 @@ class Repository(ABC, Generic[E, K]):
     max_page_size: ClassVar[int] = 1_000
 
     _policy: ClassVar[QueryPolicy]
+    _managed: ClassVar[ManagedColumns]
     _mapped_fields: ClassVar[tuple[str, ...]]
     _key: ClassVar[str]
 
@@ -77,6 +84,7 @@ class Repository(ABC, Generic[E, K]):
         if len(cls.table.primary_key.columns) != 1:
             raise TypeError(f"{cls.__name__}: {cls.table.name} needs a one-column primary key")
         cls._policy = QueryPolicy(cls.table, cls.filterable, cls.sortable)
+        cls._managed = ManagedColumns(cls.table)
         cls._key = cls._policy.primary_key_name
         entity_type = getattr(cls, "entity_type", None)
         if entity_type is not None:
@@ -94,9 +102,10 @@ class Repository(ABC, Generic[E, K]):
 
     # -- reads ------------------------------------------------------------------------
 
-    @abstractmethod
     async def get(self, key: K) -> E | None:
-        """The entity with primary key `key`, or None."""
+        """The entity with primary key `key`, or None (also when soft-deleted)."""
+        row = await self._get_row(self._coerce_key(key))
+        return None if row is None else self._row_to_entity(row)
 
     async def get_by_id(self, key: K) -> E:
         """The entity with primary key `key`, or NotFoundError."""
@@ -107,7 +116,7 @@ class Repository(ABC, Generic[E, K]):
 
     async def find_one(self, filters: Filters) -> E | None:
         """The one entity matching `filters`, None if none, MultipleResultsFoundError if more."""
-        found = await self._fetch(self._policy.check_filters(filters), [], limit=2)
+        found = await self._fetch(self._checked(filters), [], limit=2)
         if len(found) > 1:
             raise MultipleResultsFoundError(
                 f"{self.table.name}: more than one row matches", table=self.table.name
@@ -125,14 +134,15 @@ class Repository(ABC, Generic[E, K]):
         """Matching entities in `sort` order (primary key order by default)."""
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidFilterError("limit and offset cannot be negative", table=self.table.name)
-        checked = self._policy.check_filters(filters)
-        return await self._fetch(checked, self._policy.check_sort(sort), limit, offset)
+        return await self._fetch(
+            self._checked(filters), self._policy.check_sort(sort), limit, offset
+        )
 
     async def count(self, filters: Filters = ()) -> int:
-        return await self._count(self._policy.check_filters(filters))
+        return await self._count(self._checked(filters))
 
     async def exists(self, filters: Filters = ()) -> bool:
-        return bool(await self._fetch(self._policy.check_filters(filters), [], limit=1))
+        return bool(await self._fetch(self._checked(filters), [], limit=1))
 
     async def search(
         self,
@@ -146,7 +156,7 @@ class Repository(ABC, Generic[E, K]):
         self._check_page_size(page_size)
         if page < 1:
             raise InvalidFilterError("page starts at 1", table=self.table.name, field="page")
-        checked = self._policy.check_filters(filters)
+        checked = self._checked(filters)
         order = self._policy.check_sort(sort)
         total, rows = await self._count_and_fetch(checked, order, page_size, (page - 1) * page_size)
         return Page.of([self._row_to_entity(row) for row in rows], total, page, page_size)
@@ -161,15 +171,15 @@ class Repository(ABC, Generic[E, K]):
     ) -> CursorPage[E]:
         """One keyset page: constant cost at any depth, stable while rows are added."""
         self._check_page_size(limit)
-        checked = self._policy.check_filters(filters)
+        checked = self._checked(filters)
         order = self._policy.check_sort(sort)
         after = None if cursor is None else decode_cursor(cursor, order, self._policy)
         rows = await self._fetch_rows(checked, order, limit + 1, 0, after)
-        if len(rows) <= limit:
-            return CursorPage([self._row_to_entity(row) for row in rows], None)
-        rows = rows[:limit]
-        next_cursor = encode_cursor(order, rows[-1])
-        return CursorPage([self._row_to_entity(row) for row in rows], next_cursor)
+        next_cursor = encode_cursor(order, rows[limit - 1]) if len(rows) > limit else None
+        return CursorPage([self._row_to_entity(row) for row in rows[:limit]], next_cursor)
+
+    def _checked(self, filters: Filters) -> builtins.list[CheckedFilter]:
+        return self._managed.live_only(self._policy.check_filters(filters))
 
     def _check_page_size(self, size: int) -> None:
         if not 1 <= size <= self.max_page_size:
@@ -188,6 +198,117 @@ class Repository(ABC, Generic[E, K]):
     ) -> builtins.list[E]:
         rows = await self._fetch_rows(filters, sort, limit, offset, None)
         return [self._row_to_entity(row) for row in rows]
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def create(self, entity: E) -> E:
+        """Insert one entity; returns it as stored (generated key and managed columns)."""
+        values = self._managed.on_create(self._entity_to_dict(entity))
+        return self._row_to_entity(await self._insert_one(values))
+
+    async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
+        """Insert many entities, one round trip per batch, all or nothing; returns how many."""
+        rows = [self._managed.on_create(self._entity_to_dict(entity)) for entity in entities]
+        return await self._insert_many(rows, batch_size) if rows else 0
+
+    async def update(self, entity: E) -> E:
+        """Write the entity's values over the stored row.
+
+        NotFoundError if the row is gone (or soft-deleted); with a `version` column,
+        ConcurrencyError if the entity's version is no longer the stored one.
+        """
+        original = self._entity_to_dict(entity)
+        values = self._managed.on_update(dict(original))
+        key = self._coerce_key(values.pop(self._key))
+        conditions = self._managed.live_condition()
+        version = self._managed.version
+        if version is not None:
+            expected = values[version]
+            conditions += self._managed.version_condition(expected)
+            values[version] = expected + 1
+        if await self._update_key(key, values, conditions):
+            return self._row_to_entity({**original, **values})
+        if version is not None and await self._get_row(key) is not None:
+            raise ConcurrencyError(
+                f"{self.table.name}: row {key!r} changed since version {values[version] - 1}",
+                table=self.table.name,
+            )
+        raise NotFoundError(self.table.name, key)
+
+    async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:
+        """Set `values` on every matching row (at least one filter); returns the count."""
+        checked = self._managed.live_only(self._required_filters(filters))
+        return await self._update_where(
+            checked, self._managed.on_update(self._policy.check_values(values))
+        )
+
+    async def delete(self, key: K) -> None:
+        """Delete the row (soft-delete where the table has `deleted_at`); NotFoundError if none."""
+        coerced = self._coerce_key(key)
+        if self._managed.deleted_at is None:
+            deleted = await self._delete_key(coerced)
+        else:
+            live = self._managed.live_condition()
+            deleted = await self._update_key(coerced, self._managed.soft_delete_values(), live)
+        if not deleted:
+            raise NotFoundError(self.table.name, key)
+
+    async def delete_where(self, filters: Filters) -> int:
+        """Delete (or soft-delete) every matching row (at least one filter); returns the count."""
+        checked = self._managed.live_only(self._required_filters(filters))
+        if self._managed.deleted_at is None:
+            return await self._delete_where(checked)
+        return await self._update_where(checked, self._managed.soft_delete_values())
+
+    async def restore(self, key: K) -> E:
+        """Bring a soft-deleted row back; NotFoundError if no deleted row has that key."""
+        deleted_at = self._soft_delete_column("restore")
+        coerced = self._coerce_key(key)
+        condition = self._policy.check_filter(Filter(deleted_at, "is_null", False))
+        if not await self._update_key(coerced, self._managed.restore_values(), [condition]):
+            raise NotFoundError(self.table.name, key)
+        return await self.get_by_id(key)
+
+    async def hard_delete(self, key: K) -> None:
+        """Really remove the row, deleted or not; NotFoundError if there is none."""
+        self._soft_delete_column("hard_delete")
+        if not await self._delete_key(self._coerce_key(key)):
+            raise NotFoundError(self.table.name, key)
+
+    def _soft_delete_column(self, operation: str) -> str:
+        if self._managed.deleted_at is None:
+            raise TypeError(f"{self.table.name} has no deleted_at column: {operation} needs one")
+        return self._managed.deleted_at
+
+    async def upsert(self, entity: E, *, conflict_columns: Sequence[str] | None = None) -> E:
+        """Insert the entity, or update the row whose `conflict_columns` match (default: key).
+
+        On MySQL/MariaDB any unique key of the table counts as the conflict, whatever
+        `conflict_columns` says: the server offers no way to name one. Creation facts of
+        an existing row are kept; its version is incremented.
+        """
+        columns = tuple(conflict_columns or (self._key,))
+        values = self._managed.on_create(self._entity_to_dict(entity))
+        self._policy.check_conflict_columns(columns, values)
+        updates = self._managed.update_columns(values, columns)
+        return self._row_to_entity(await self._upsert(values, columns, updates))
+
+    def _required_filters(self, filters: Filters) -> builtins.list[CheckedFilter]:
+        if not filters:
+            raise InvalidFilterError(
+                f"{self.table.name}: refusing to touch every row; give at least one filter",
+                table=self.table.name,
+            )
+        return self._policy.check_filters(filters)
+
+    def _coerce_key(self, key: Any) -> Any:
+        return self._policy.coerce(self._key, key)
+
+    # -- what a backend provides ------------------------------------------------------
+
+    @abstractmethod
+    async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
+        """The live (not soft-deleted) row with primary key `key`."""
 
     @abstractmethod
     async def _fetch_rows(
@@ -210,24 +331,18 @@ class Repository(ABC, Generic[E, K]):
         total = await self._count(filters)
         return total, await self._fetch_rows(filters, sort, limit, offset, None)
 
-    # -- writes -----------------------------------------------------------------------
+    @abstractmethod
+    async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
+        """Insert a row; returns its values with generated ones (the key) filled in."""
 
     @abstractmethod
-    async def create(self, entity: E) -> E:
-        """Insert one entity; returns it with any generated key filled in."""
+    async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int: ...
 
     @abstractmethod
-    async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
-        """Insert many entities, one round trip per batch; returns how many."""
-
-    @abstractmethod
-    async def update(self, entity: E) -> E:
-        """Replace the stored row with the entity's values; NotFoundError if it is gone."""
-
-    async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:
-        """Set `values` on every row matching `filters` (at least one); returns the count."""
-        checked = self._required_filters(filters)
-        return await self._update_where(checked, self._policy.check_values(values))
+    async def _update_key(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+    ) -> bool:
+        """Set `values` on the row with `key` if it meets `conditions`; False if none did."""
 
     @abstractmethod
     async def _update_where(
@@ -235,37 +350,13 @@ class Repository(ABC, Generic[E, K]):
     ) -> int: ...
 
     @abstractmethod
-    async def delete(self, key: K) -> None:
-        """Delete the row with primary key `key`; NotFoundError if there is none."""
-
-    async def delete_where(self, filters: Filters) -> int:
-        """Delete every row matching `filters` (at least one); returns the count."""
-        return await self._delete_where(self._required_filters(filters))
+    async def _delete_key(self, key: Any) -> bool: ...
 
     @abstractmethod
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int: ...
 
-    async def upsert(self, entity: E, *, conflict_columns: Sequence[str] | None = None) -> E:
-        """Insert the entity, or update the row whose `conflict_columns` match (default: key).
-
-        On MySQL/MariaDB any unique key of the table counts as the conflict, whatever
-        `conflict_columns` says: the server offers no way to name one.
-        """
-        columns = tuple(conflict_columns or (self._key,))
-        values = self._entity_to_dict(entity)
-        self._policy.check_conflict_columns(columns, values)
-        return await self._upsert(values, columns)
-
     @abstractmethod
-    async def _upsert(self, values: dict[str, Any], conflict_columns: tuple[str, ...]) -> E: ...
-
-    def _required_filters(self, filters: Filters) -> builtins.list[CheckedFilter]:
-        if not filters:
-            raise InvalidFilterError(
-                f"{self.table.name}: refusing to touch every row; give at least one filter",
-                table=self.table.name,
-            )
-        return self._policy.check_filters(filters)
-
-    def _coerce_key(self, key: Any) -> Any:
-        return self._policy.coerce(self._key, key)
+    async def _upsert(
+        self, values: dict[str, Any], conflict_columns: tuple[str, ...], updates: builtins.list[str]
+    ) -> Mapping[Any, Any]:
+        """Insert, or overwrite `updates` (and increment the version) of the conflicting row."""

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import builtins
 import copy
-import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import Table
 
 from ..columns import UTCDateTime
 from ..errors import (
     ForeignKeyViolationError,
-    NotFoundError,
     NotNullViolationError,
     UniqueViolationError,
 )
@@ -32,6 +30,7 @@ from .query import Sort
 
 Row = dict[str, Any]
 UniqueIndexes = dict[tuple[str, ...], dict[tuple[Any, ...], Any]]
+Snapshot = tuple[dict[str, dict[Any, Row]], dict[str, UniqueIndexes]]
 
 
 class InMemoryDatabase:
@@ -42,7 +41,7 @@ class InMemoryDatabase:
         self.schemas: dict[str, Table] = {}
         #: table -> unique column set -> values -> primary key: O(1) uniqueness checks.
         self.unique_indexes: dict[str, dict[tuple[str, ...], dict[tuple[Any, ...], Any]]] = {}
-        self._sequences: dict[str, Iterator[int]] = {}
+        self._last_ids: dict[str, int] = {}
 
     def index_of(self, table: Table, keys: Iterable[tuple[str, ...]]) -> UniqueIndexes:
         indexes = self.unique_indexes.setdefault(table.name, {})
@@ -55,26 +54,49 @@ class InMemoryDatabase:
         return self.tables.setdefault(table.name, {})
 
     def next_id(self, table: Table) -> int:
-        if table.name not in self._sequences:
-            start = max((k for k in self.rows_of(table) if isinstance(k, int)), default=0) + 1
-            self._sequences[table.name] = itertools.count(start)
-        return next(self._sequences[table.name])
+        self._last_ids[table.name] = self._last_ids.get(table.name, 0) + 1
+        return self._last_ids[table.name]
+
+    def snapshot(self) -> Snapshot:
+        """Everything needed to undo what happens after this point (see `restore`)."""
+        return copy.deepcopy((self.tables, self.unique_indexes))
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Go back to `snapshot`, in place: repositories keep references to these dicts."""
+        tables, indexes = snapshot
+        for name, rows in self.tables.items():
+            rows.clear()
+            rows.update(tables.get(name, {}))
+        for name, by_columns in self.unique_indexes.items():
+            for columns, index in by_columns.items():
+                index.clear()
+                index.update(indexes.get(name, {}).get(columns, {}))
+
+
+class HasInMemoryDatabase(Protocol):
+    """What an in-memory unit of work offers its repositories."""
+
+    database: InMemoryDatabase
 
 
 class InMemoryRepository(Repository[E, K]):
     """The same contract and errors as `SQLAlchemyRepository`, on an `InMemoryDatabase`."""
 
-    def __init__(self, database: InMemoryDatabase | None = None) -> None:
-        self.database = database if database is not None else InMemoryDatabase()
+    def __init__(self, database: InMemoryDatabase | HasInMemoryDatabase | None = None) -> None:
+        if database is None:
+            database = InMemoryDatabase()
+        self.database = database if isinstance(database, InMemoryDatabase) else database.database
         self._rows = self.database.rows_of(self.table)
         unique_keys = [tuple(sorted(key)) for key in self._policy.unique_keys]
         self._unique = self.database.index_of(self.table, unique_keys)
 
     # -- reads ------------------------------------------------------------------------
 
-    async def get(self, key: K) -> E | None:
-        row = self._rows.get(self._coerce_key(key))
-        return None if row is None else self._row_to_entity(copy.deepcopy(row))
+    async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
+        row = self._rows.get(key)
+        if row is None or not memory_conditions.matches_all(self._managed.live_condition(), row):
+            return None
+        return copy.deepcopy(row)
 
     async def _fetch_rows(
         self,
@@ -182,14 +204,14 @@ class InMemoryRepository(Repository[E, K]):
         self._store(row[self._key], row)
         return row
 
-    async def create(self, entity: E) -> E:
-        return self._row_to_entity(copy.deepcopy(self._insert(self._entity_to_dict(entity))))
+    async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
+        return copy.deepcopy(self._insert(values))
 
-    async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
+    async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int:
         inserted: builtins.list[Any] = []
         try:
-            for entity in entities:
-                inserted.append(self._insert(self._entity_to_dict(entity))[self._key])
+            for values in rows:
+                inserted.append(self._insert(values)[self._key])
         except Exception:
             for key in inserted:  # all or nothing, like the one transaction in SQL
                 self._store(key, None)
@@ -203,13 +225,14 @@ class InMemoryRepository(Repository[E, K]):
         self._store(key, row)
         return row
 
-    async def update(self, entity: E) -> E:
-        values = self._entity_to_dict(entity)
-        key = self._coerce_key(values[self._key])
-        if key not in self._rows:
-            raise NotFoundError(self.table.name, key)
+    async def _update_key(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+    ) -> bool:
+        row = self._rows.get(key)
+        if row is None or not memory_conditions.matches_all(conditions, row):
+            return False
         self._replace(key, values)
-        return entity
+        return True
 
     async def _update_where(
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
@@ -225,12 +248,12 @@ class InMemoryRepository(Repository[E, K]):
             raise
         return len(matching)
 
-    async def delete(self, key: K) -> None:
-        coerced = self._coerce_key(key)
-        if coerced not in self._rows:
-            raise NotFoundError(self.table.name, key)
-        self._check_not_referenced(self._rows[coerced])
-        self._store(coerced, None)
+    async def _delete_key(self, key: Any) -> bool:
+        if key not in self._rows:
+            return False
+        self._check_not_referenced(self._rows[key])
+        self._store(key, None)
+        return True
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         matching = self._matching(filters)
@@ -240,10 +263,15 @@ class InMemoryRepository(Repository[E, K]):
             self._store(row[self._key], None)
         return len(matching)
 
-    async def _upsert(self, values: dict[str, Any], conflict_columns: tuple[str, ...]) -> E:
+    async def _upsert(
+        self, values: dict[str, Any], conflict_columns: tuple[str, ...], updates: builtins.list[str]
+    ) -> Mapping[Any, Any]:
         names = tuple(sorted(conflict_columns))
         key = self._unique[names].get(tuple(values[name] for name in names))
-        if key is not None:
-            updates = {k: v for k, v in values.items() if k not in conflict_columns}
-            return self._row_to_entity(copy.deepcopy(self._replace(key, updates)))
-        return self._row_to_entity(copy.deepcopy(self._insert(values)))
+        if key is None:
+            return copy.deepcopy(self._insert(values))
+        changes = {name: values[name] for name in updates}
+        version = self._managed.version
+        if version is not None:
+            changes[version] = self._rows[key][version] + 1
+        return copy.deepcopy(self._replace(key, changes))

@@ -1,18 +1,18 @@
-"""The repository contract on SQLAlchemy Core: one `Table`, statements built once per class."""
+"""The repository contract on SQLAlchemy Core: one `Table`, hot statements built once per class."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Delete, Insert, Select, Update
+from sqlalchemy.sql import Delete, Insert, Select
 
 from ..database import DatabaseSession, translate_error
-from ..errors import NotFoundError
+from ..dialects import Conflict
 from . import sql_conditions
 from .contract import E, K, Repository
 from .policy import CheckedFilter, is_integer_column
@@ -20,14 +20,14 @@ from .query import Sort
 
 
 class SQLAlchemyRepository(Repository[E, K]):
-    """CRUD on a Core `Table` through a `DatabaseSession`.
+    """CRUD on a Core `Table` through a `DatabaseSession` or a `UnitOfWork`.
 
-    Outside a unit of work each call runs in its own short transaction.
+    Outside a unit of work each call is atomic on its own: one statement, or one
+    transaction where a call needs several (bulk_create, upsert).
     """
 
     _select_by_key: ClassVar[Select[Any]]
     _insert: ClassVar[Insert]
-    _update_by_key: ClassVar[Update]
     _delete_by_key: ClassVar[Delete]
     _defaulted: ClassVar[frozenset[str]]
 
@@ -40,9 +40,9 @@ class SQLAlchemyRepository(Repository[E, K]):
         super()._bind_table()
         table = cls.table
         key_column = table.columns[cls._key]
-        cls._select_by_key = select(table).where(key_column == bindparam("key"))
+        live = [sql_conditions.condition(checked) for checked in cls._managed.live_condition()]
+        cls._select_by_key = select(table).where(key_column == bindparam("key"), *live)
         cls._insert = table.insert()
-        cls._update_by_key = update(table).where(key_column == bindparam("key"))
         cls._delete_by_key = delete(table).where(key_column == bindparam("key"))
         cls._defaulted = frozenset(
             column.key
@@ -68,11 +68,10 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     # -- reads ------------------------------------------------------------------------
 
-    async def get(self, key: K) -> E | None:
+    async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
         async with self._connection() as connection:
-            result = await connection.execute(self._select_by_key, {"key": self._coerce_key(key)})
-            row = result.first()
-        return None if row is None else self._row_to_entity(row._mapping)
+            row = (await connection.execute(self._select_by_key, {"key": key})).first()
+        return None if row is None else row._mapping
 
     def _select(
         self,
@@ -127,16 +126,15 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     # -- writes -----------------------------------------------------------------------
 
-    def _insert_values(self, entity: E) -> dict[str, Any]:
-        """Column values to insert; a defaulted column left None gets its default."""
-        values = self._entity_to_dict(entity)
+    def _without_defaulted_nones(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A defaulted column left None gets its default (e.g. a generated key)."""
         for name in self._defaulted:
             if name in values and values[name] is None:
                 del values[name]
         return values
 
-    async def create(self, entity: E) -> E:
-        values = self._insert_values(entity)
+    async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
+        values = self._without_defaulted_nones(values)
         missing = [name for name in self._mapped_fields if name not in values]
         statement = self._insert.return_defaults() if missing else self._insert
         async with self._connection() as connection:
@@ -148,29 +146,28 @@ class SQLAlchemyRepository(Repository[E, K]):
             values[self._key] = key[0] if key is not None else None
             for name in missing:
                 values.setdefault(name, defaults.get(name))
-        return self._row_to_entity(values)
+        return values
 
-    async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
-        rows = [self._insert_values(entity) for entity in entities]
-        if not rows:
-            return 0
+    async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int:
+        rows = [self._without_defaulted_nones(row) for row in rows]
         batches = range(0, len(rows), batch_size)
         async with self._connection(statements=len(batches)) as connection:
             for start in batches:
-                batch = _uniform_keys(rows[start : start + batch_size])
-                await connection.execute(self._insert, batch)
+                await connection.execute(
+                    self._insert, _uniform_keys(rows[start : start + batch_size])
+                )
         return len(rows)
 
-    async def update(self, entity: E) -> E:
-        values = self._entity_to_dict(entity)
-        key = values.pop(self._key)
+    async def _update_key(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+    ) -> bool:
+        statement = (
+            update(self.table)
+            .where(self.table.columns[self._key] == key, *map(sql_conditions.condition, conditions))
+            .values(values)
+        )
         async with self._connection() as connection:
-            result = await connection.execute(
-                self._update_by_key.values(values), {"key": self._coerce_key(key)}
-            )
-        if result.rowcount == 0:
-            raise NotFoundError(self.table.name, key)
-        return entity
+            return (await connection.execute(statement)).rowcount > 0
 
     async def _update_where(
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
@@ -179,26 +176,26 @@ class SQLAlchemyRepository(Repository[E, K]):
         async with self._connection() as connection:
             return (await connection.execute(statement)).rowcount
 
-    async def delete(self, key: K) -> None:
+    async def _delete_key(self, key: Any) -> bool:
         async with self._connection() as connection:
-            result = await connection.execute(self._delete_by_key, {"key": self._coerce_key(key)})
-        if result.rowcount == 0:
-            raise NotFoundError(self.table.name, key)
+            return (await connection.execute(self._delete_by_key, {"key": key})).rowcount > 0
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         statement = delete(self.table).where(*map(sql_conditions.condition, filters))
         async with self._connection() as connection:
             return (await connection.execute(statement)).rowcount
 
-    async def _upsert(self, values: dict[str, Any], conflict_columns: tuple[str, ...]) -> E:
-        statement = self._dialect.upsert(self.table, values, conflict_columns)
+    async def _upsert(
+        self, values: dict[str, Any], conflict_columns: tuple[str, ...], updates: builtins.list[str]
+    ) -> Mapping[Any, Any]:
+        conflict = Conflict(conflict_columns, updates, self._managed.version)
+        statement = self._dialect.upsert(self.table, values, conflict)
         lookup = select(self.table).where(
             *(self.table.columns[name] == values[name] for name in conflict_columns)
         )
         async with self._connection(statements=2) as connection:
             await connection.execute(statement)
-            row = (await connection.execute(lookup)).one()
-        return self._row_to_entity(row._mapping)
+            return (await connection.execute(lookup)).one()._mapping
 
 
 def _uniform_keys(batch: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
