@@ -9,33 +9,46 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete
 
-from fastapi_building_blocks import InMemoryDatabase, SQLAlchemySession
-from tests.backends import BACKENDS, SERVER_URLS, sqlite_url
-from tests.schema import (
-    MemoryChildren,
-    MemoryParents,
-    MemoryThings,
-    SQLChildren,
-    SQLParents,
-    SQLThings,
-    schema,
+from fastapi_building_blocks import (
+    InMemoryDatabase,
+    InMemoryUnitOfWork,
+    SQLAlchemySession,
+    UnitOfWork,
 )
+from tests.backends import BACKENDS, SERVER_URLS, sqlite_url
+from tests.schema import REPOSITORIES, schema
 
 
 @dataclass
 class Backend:
+    """One backend for one test: its store, and repositories and units of work on it."""
+
     name: str
     session: SQLAlchemySession | None  # None for the in-memory backend
+    memory: InMemoryDatabase | None = None
 
-    def repositories(self) -> tuple[object, object, object]:
+    def repository(self, kind: str, source: Any = None) -> Any:
+        """A repository of `kind` ("things", "notes", ...) on `source` (default: the store)."""
+        sql, memory = REPOSITORIES[kind]
         if self.session is None:
-            database = InMemoryDatabase()
-            return MemoryThings(database), MemoryParents(database), MemoryChildren(database)
-        return SQLThings(self.session), SQLParents(self.session), SQLChildren(self.session)
+            return memory(source if source is not None else self.memory)
+        return sql(source if source is not None else self.session)
+
+    def unit_of_work(self) -> UnitOfWork | InMemoryUnitOfWork:
+        if self.session is None:
+            assert self.memory is not None
+            return InMemoryUnitOfWork(self.memory)
+        return UnitOfWork(self.session)
+
+    def with_fresh_memory(self) -> Backend:
+        return Backend(
+            self.name, self.session, InMemoryDatabase() if self.session is None else None
+        )
 
 
 def backend_url(name: str, directory: Path) -> str:
@@ -64,7 +77,7 @@ async def clean_backend(backend: Backend) -> Backend:
         async with backend.session.engine.begin() as connection:
             for table in reversed(schema.sorted_tables):
                 await connection.execute(delete(table))
-    return backend
+    return backend.with_fresh_memory()
 
 
 @pytest.fixture(autouse=True)

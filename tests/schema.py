@@ -26,10 +26,16 @@ from fastapi_building_blocks import (
     InMemoryRepository,
     SQLAlchemyRepository,
     UTCDateTime,
+    created_at,
+    created_by,
+    deleted_at,
     integer_primary_key,
     metadata,
+    updated_at,
+    updated_by,
     uuid7,
     uuid_primary_key,
+    version,
 )
 
 schema = metadata()
@@ -64,6 +70,36 @@ children = Table(
     Column("parent_id", ForeignKey("parents.id"), nullable=False),
     Column("label", String(50), nullable=False),
 )
+
+
+notes = Table(
+    "notes",
+    schema,
+    uuid_primary_key(),
+    Column("title", String(100), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    created_at(),
+    updated_at(),
+    created_by(),
+    updated_by(),
+    deleted_at(),
+    version(),
+)
+
+
+@dataclass
+class Note:
+    """Every managed column: the repository fills them, whatever the caller passes."""
+
+    title: str
+    body: str = ""
+    id: uuid.UUID = field(default_factory=uuid7)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    deleted_at: datetime | None = None
+    version: int = 1
 
 
 @dataclass
@@ -126,3 +162,19 @@ class SQLChildren(ChildMapping, SQLAlchemyRepository[Child, int]):
 
 class MemoryChildren(ChildMapping, InMemoryRepository[Child, int]):
     table = children
+
+
+class SQLNotes(SQLAlchemyRepository[Note, uuid.UUID]):
+    table = notes
+
+
+class MemoryNotes(InMemoryRepository[Note, uuid.UUID]):
+    table = notes
+
+
+REPOSITORIES: dict[str, tuple[type[Any], type[Any]]] = {
+    "things": (SQLThings, MemoryThings),
+    "parents": (SQLParents, MemoryParents),
+    "children": (SQLChildren, MemoryChildren),
+    "notes": (SQLNotes, MemoryNotes),
+}

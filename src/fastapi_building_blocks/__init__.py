@@ -4,13 +4,20 @@ One repository contract over SQLite, PostgreSQL, MySQL/MariaDB and SQL Server, c
 the database URL alone.
 """
 
+from .audit import acting_as, current_actor
 from .columns import (
     NAMING_CONVENTION,
     UTCDateTime,
+    created_at,
+    created_by,
+    deleted_at,
     integer_primary_key,
     metadata,
+    updated_at,
+    updated_by,
     uuid7,
     uuid_primary_key,
+    version,
 )
 from .database import DatabaseSession, SQLAlchemySession, mask_url
 from .errors import (
@@ -28,6 +35,7 @@ from .errors import (
     NotNullViolationError,
     RepositoryError,
     UniqueViolationError,
+    UnitOfWorkError,
 )
 from .repository import (
     CursorPage,
@@ -39,6 +47,7 @@ from .repository import (
     Sort,
     SQLAlchemyRepository,
 )
+from .unit_of_work import InMemoryUnitOfWork, UnitOfWork
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -55,6 +64,7 @@ __all__ = [
     "ForeignKeyViolationError",
     "InMemoryDatabase",
     "InMemoryRepository",
+    "InMemoryUnitOfWork",
     "InvalidFilterError",
     "MultipleResultsFoundError",
     "NotFoundError",
@@ -67,9 +77,19 @@ __all__ = [
     "Sort",
     "UTCDateTime",
     "UniqueViolationError",
+    "UnitOfWork",
+    "UnitOfWorkError",
+    "acting_as",
+    "created_at",
+    "created_by",
+    "current_actor",
+    "deleted_at",
     "integer_primary_key",
     "mask_url",
     "metadata",
+    "updated_at",
+    "updated_by",
     "uuid7",
     "uuid_primary_key",
+    "version",
 ]

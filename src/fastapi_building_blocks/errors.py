@@ -17,7 +17,8 @@ never a password or a full connection URL.
         │   ├── NotNullViolationError
         │   └── CheckViolationError
         ├── ConcurrencyError            409: the row changed since it was read (stale version)
-        └── DatabaseUnavailableError    503: refused, lost or timed-out connection
+        ├── DatabaseUnavailableError    503: refused, lost or timed-out connection
+        └── UnitOfWorkError             used outside its block, or after a failed operation
 """
 
 from __future__ import annotations
@@ -105,3 +106,11 @@ class DatabaseUnavailableError(RepositoryError):
     """The database could not be reached or went away; the operation did not complete."""
 
     retry_after_seconds = 5
+
+
+class UnitOfWorkError(RepositoryError):
+    """The unit of work cannot go on: not entered yet, or an operation in it failed.
+
+    After a failed operation only `rollback()` (or leaving the block) is allowed, on every
+    backend alike; wrap an operation that may fail in `uow.savepoint()` to carry on.
+    """

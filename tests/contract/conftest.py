@@ -29,23 +29,23 @@ def make_thing(number: int, **overrides: Any) -> Thing:
 
 
 @pytest.fixture
-def repos(clean_backend: Backend) -> tuple[Any, Any, Any]:
-    return clean_backend.repositories()
+def things(clean_backend: Backend) -> Any:
+    return clean_backend.repository("things")
 
 
 @pytest.fixture
-def things(repos: tuple[Any, Any, Any]) -> Any:
-    return repos[0]
+def parents(clean_backend: Backend) -> Any:
+    return clean_backend.repository("parents")
 
 
 @pytest.fixture
-def parents(repos: tuple[Any, Any, Any]) -> Any:
-    return repos[1]
+def children(clean_backend: Backend) -> Any:
+    return clean_backend.repository("children")
 
 
 @pytest.fixture
-def children(repos: tuple[Any, Any, Any]) -> Any:
-    return repos[2]
+def notes(clean_backend: Backend) -> Any:
+    return clean_backend.repository("notes")
 
 
 __all__ = ["BASE_TIME", "make_thing", "timezone"]

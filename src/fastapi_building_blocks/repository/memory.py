@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -30,7 +31,7 @@ from .query import Sort
 
 Row = dict[str, Any]
 UniqueIndexes = dict[tuple[str, ...], dict[tuple[Any, ...], Any]]
-Snapshot = tuple[dict[str, dict[Any, Row]], dict[str, UniqueIndexes]]
+Undo = Callable[[], None]
 
 
 class InMemoryDatabase:
@@ -57,26 +58,21 @@ class InMemoryDatabase:
         self._last_ids[table.name] = self._last_ids.get(table.name, 0) + 1
         return self._last_ids[table.name]
 
-    def snapshot(self) -> Snapshot:
-        """Everything needed to undo what happens after this point (see `restore`)."""
-        return copy.deepcopy((self.tables, self.unique_indexes))
-
-    def restore(self, snapshot: Snapshot) -> None:
-        """Go back to `snapshot`, in place: repositories keep references to these dicts."""
-        tables, indexes = snapshot
-        for name, rows in self.tables.items():
-            rows.clear()
-            rows.update(tables.get(name, {}))
-        for name, by_columns in self.unique_indexes.items():
-            for columns, index in by_columns.items():
-                index.clear()
-                index.update(indexes.get(name, {}).get(columns, {}))
-
 
 class HasInMemoryDatabase(Protocol):
     """What an in-memory unit of work offers its repositories."""
 
-    database: InMemoryDatabase
+    @property
+    def database(self) -> InMemoryDatabase: ...
+
+    def fail(self, error: BaseException) -> None:
+        """Told of a failed write, as a database transaction would be."""
+
+    def check_usable(self) -> None:
+        """Raise if an earlier failure means nothing more may happen."""
+
+    def remember(self, undo: Undo) -> None:
+        """Keep `undo` to reverse one change if the unit of work rolls back."""
 
 
 class InMemoryRepository(Repository[E, K]):
@@ -85,10 +81,25 @@ class InMemoryRepository(Repository[E, K]):
     def __init__(self, database: InMemoryDatabase | HasInMemoryDatabase | None = None) -> None:
         if database is None:
             database = InMemoryDatabase()
-        self.database = database if isinstance(database, InMemoryDatabase) else database.database
-        self._rows = self.database.rows_of(self.table)
+        if isinstance(database, InMemoryDatabase):
+            self.database = database
+            self._fail: Callable[[BaseException], None] = lambda error: None
+            self._check_usable: Callable[[], None] = lambda: None
+            self._remember: Callable[[Undo], None] = lambda undo: None
+        else:
+            self.database = database.database
+            self._fail = database.fail
+            self._check_usable = database.check_usable
+            self._remember = database.remember
+        self._table_rows = self.database.rows_of(self.table)
         unique_keys = [tuple(sorted(key)) for key in self._policy.unique_keys]
         self._unique = self.database.index_of(self.table, unique_keys)
+
+    @property
+    def _rows(self) -> dict[Any, Row]:
+        """Every operation reaches the rows through here, so a failed unit of work stops it."""
+        self._check_usable()
+        return self._table_rows
 
     # -- reads ------------------------------------------------------------------------
 
@@ -155,8 +166,14 @@ class InMemoryRepository(Repository[E, K]):
                 )
 
     def _store(self, key: Any, row: Row | None) -> None:
+        """Put `row` under `key` (None removes it); a unit of work can undo it."""
+        old = self._rows.get(key)
+        self._put(key, row)
+        self._remember(lambda: self._put(key, old))
+
+    def _put(self, key: Any, row: Row | None) -> None:
         """Put `row` under `key` (None removes it), keeping the unique indexes in step."""
-        old = self._rows.pop(key, None)
+        old = self._table_rows.pop(key, None)
         for names, index in self._unique.items():
             if old is not None:
                 index.pop(tuple(old[name] for name in names), None)
@@ -165,7 +182,7 @@ class InMemoryRepository(Repository[E, K]):
                 if None not in values:  # SQL unique keys let NULLs repeat
                     index[values] = key
         if row is not None:
-            self._rows[key] = row
+            self._table_rows[key] = row
 
     def _check_references(self, row: Row) -> None:
         for constraint in self.table.foreign_key_constraints:
@@ -197,12 +214,22 @@ class InMemoryRepository(Repository[E, K]):
             columns=columns,
         )
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A refused write fails an enclosing unit of work, as it would in a database."""
+        try:
+            yield
+        except Exception as error:
+            self._fail(error)
+            raise
+
     def _insert(self, values: Row) -> Row:
-        row = self._complete(values)
-        self._check_unique(row)
-        self._check_references(row)
-        self._store(row[self._key], row)
-        return row
+        with self._writing():
+            row = self._complete(values)
+            self._check_unique(row)
+            self._check_references(row)
+            self._store(row[self._key], row)
+            return row
 
     async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
         return copy.deepcopy(self._insert(values))
@@ -219,11 +246,12 @@ class InMemoryRepository(Repository[E, K]):
         return len(inserted)
 
     def _replace(self, key: Any, values: Mapping[str, Any]) -> Row:
-        row = self._complete({**self._rows[key], **values})
-        self._check_unique(row, replacing=key)
-        self._check_references(row)
-        self._store(key, row)
-        return row
+        with self._writing():
+            row = self._complete({**self._rows[key], **values})
+            self._check_unique(row, replacing=key)
+            self._check_references(row)
+            self._store(key, row)
+            return row
 
     async def _update_key(
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
@@ -251,14 +279,16 @@ class InMemoryRepository(Repository[E, K]):
     async def _delete_key(self, key: Any) -> bool:
         if key not in self._rows:
             return False
-        self._check_not_referenced(self._rows[key])
+        with self._writing():
+            self._check_not_referenced(self._rows[key])
         self._store(key, None)
         return True
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         matching = self._matching(filters)
-        for row in matching:
-            self._check_not_referenced(row)
+        with self._writing():
+            for row in matching:
+                self._check_not_referenced(row)
         for row in matching:
             self._store(row[self._key], None)
         return len(matching)

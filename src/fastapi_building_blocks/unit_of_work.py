@@ -1,0 +1,227 @@
+"""One transaction across repositories.
+
+    async with UnitOfWork(database) as uow:
+        users, posts = UserRepository(uow), PostRepository(uow)
+        user = await users.create(user)
+        await posts.create(welcome_post(user))
+        uow.after_commit(lambda: publish(UserRegistered(user.id)))
+        await uow.commit()
+
+Nothing is committed until `commit()`; leaving the block without it, or with an
+exception, rolls back. Callbacks registered with `after_commit` run only after a
+successful commit. The same semantics hold for `InMemoryUnitOfWork`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .database import SQLAlchemySession, translate_error
+from .errors import UnitOfWorkError
+from .repository.memory import InMemoryDatabase, Undo
+
+logger = logging.getLogger("fastapi_building_blocks.unit_of_work")
+
+Callback = Callable[[], Awaitable[None] | None]
+
+
+class _Lifecycle:
+    """What both units of work share: the failure rule and after-commit callbacks."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callback] = []
+        self._failure: BaseException | None = None
+
+    def after_commit(self, callback: Callback) -> None:
+        """Run `callback` (sync or async) once the next commit has succeeded."""
+        self._callbacks.append(callback)
+
+    def fail(self, error: BaseException) -> None:
+        self._failure = error
+
+    def check_usable(self) -> None:
+        if self._failure is not None:
+            raise UnitOfWorkError(
+                f"an operation in this unit of work failed ({type(self._failure).__name__}): "
+                "roll back before going on"
+            ) from self._failure
+
+    async def _run_callbacks(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                outcome = callback()
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:  # the commit stands; a failing listener must not undo it
+                logger.exception("after-commit callback %r failed", callback)
+
+    def _forget(self) -> None:
+        self._callbacks.clear()
+        self._failure = None
+
+
+class UnitOfWork(_Lifecycle):
+    """One connection and one transaction of a `SQLAlchemySession`, shared by repositories.
+
+    A repository given a unit of work (`UserRepository(uow)`) runs every statement inside
+    it. After a failed statement the unit of work must be rolled back, on every backend
+    alike (PostgreSQL insists; the others are held to the same rule).
+    """
+
+    def __init__(self, session: SQLAlchemySession) -> None:
+        super().__init__()
+        self.session = session
+        self.dialect = session.dialect
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        try:
+            connection = await self.session.engine.connect()
+            await connection.begin()
+        except Exception as error:
+            raise translate_error(error, self.dialect, None) or error from error
+        self._connection = connection
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._require(), None
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+            self._forget()
+
+    def _require(self) -> AsyncConnection:
+        if self._connection is None:
+            raise UnitOfWorkError("use the unit of work inside `async with`")
+        return self._connection
+
+    async def commit(self) -> None:
+        """Commit everything so far, then run the after-commit callbacks."""
+        connection = self._require()
+        self.check_usable()
+        try:
+            await connection.commit()
+        except Exception as error:
+            self.fail(error)
+            raise translate_error(error, self.dialect, None) or error from error
+        await connection.begin()
+        await self._run_callbacks()
+
+    async def rollback(self) -> None:
+        """Undo everything since the last commit; the unit of work can be used again."""
+        connection = self._require()
+        await connection.rollback()
+        self._forget()
+        await connection.begin()
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: an error inside undoes only the work inside."""
+        connection = self._require()
+        self.check_usable()
+        nested = await connection.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            self._failure = None  # the failure was undone with the savepoint
+            raise
+        await nested.commit()
+
+    # -- DatabaseSession: every statement runs on the one connection ---------------------
+
+    @asynccontextmanager
+    async def _connection_in_use(self) -> AsyncIterator[AsyncConnection]:
+        connection = self._require()
+        self.check_usable()
+        try:
+            yield connection
+        except Exception as error:
+            self.fail(error)
+            raise
+
+    def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._connection_in_use()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._connection_in_use()
+
+
+class InMemoryUnitOfWork(_Lifecycle):
+    """The unit of work for in-memory repositories: rollback really restores the data.
+
+    Each change made through it is journaled with its undo, so a rollback reverses its
+    own changes only. Reads are not isolated: other flows see uncommitted changes.
+    """
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        super().__init__()
+        self._database = database
+        self._journal: list[Undo] | None = None
+
+    @property
+    def database(self) -> InMemoryDatabase:
+        return self._database
+
+    def check_usable(self) -> None:
+        if self._journal is None:
+            raise UnitOfWorkError("use the unit of work inside `async with`")
+        super().check_usable()
+
+    def remember(self, undo: Undo) -> None:
+        assert self._journal is not None
+        self._journal.append(undo)
+
+    async def __aenter__(self) -> Self:
+        self._journal = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._undo_to(0)
+        self._journal = None
+        self._forget()
+
+    def _undo_to(self, mark: int) -> None:
+        journal = self._journal or []
+        while len(journal) > mark:
+            journal.pop()()
+
+    async def commit(self) -> None:
+        self.check_usable()
+        self._journal = []
+        await self._run_callbacks()
+
+    async def rollback(self) -> None:
+        self._undo_to(0)
+        self._forget()
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        self.check_usable()
+        mark = len(self._journal or [])
+        try:
+            yield
+        except BaseException:
+            self._undo_to(mark)
+            self._failure = None
+            raise
