@@ -12,7 +12,7 @@ from tests.conftest import Backend
 from tests.schema import Note, Parent
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """An application error in the middle of a unit of work."""
 
 
@@ -29,11 +29,11 @@ async def test_a_committed_unit_of_work_keeps_both_writes(clean_backend: Backend
 async def test_a_unit_of_work_that_fails_leaves_no_trace_of_either_write(
     clean_backend: Backend,
 ) -> None:
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         async with clean_backend.unit_of_work() as uow:
             await clean_backend.repository("parents", uow).create(Parent(label="p"))
             await clean_backend.repository("notes", uow).create(Note(title="n"))
-            raise Boom
+            raise BoomError
 
     assert await clean_backend.repository("parents").count() == 0
     assert await clean_backend.repository("notes").count() == 0
@@ -92,10 +92,10 @@ async def test_a_rolled_back_savepoint_keeps_the_outer_work(clean_backend: Backe
     async with clean_backend.unit_of_work() as uow:
         notes = clean_backend.repository("notes", uow)
         await notes.create(Note(title="outer"))
-        with pytest.raises(Boom):
+        with pytest.raises(BoomError):
             async with uow.savepoint():
                 await notes.create(Note(title="inner"))
-                raise Boom
+                raise BoomError
         await uow.commit()
 
     assert [note.title for note in await clean_backend.repository("notes").list()] == ["outer"]
@@ -157,10 +157,10 @@ async def test_after_commit_callbacks_never_run_after_a_rollback(clean_backend: 
         uow.after_commit(lambda: calls.append("rolled back"))
         await uow.rollback()
         await uow.commit()
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         async with clean_backend.unit_of_work() as uow:
             uow.after_commit(lambda: calls.append("failed"))
-            raise Boom
+            raise BoomError
     async with clean_backend.unit_of_work() as uow:
         uow.after_commit(lambda: calls.append("left"))
 
@@ -195,7 +195,7 @@ async def test_concurrent_units_of_work_with_the_same_version_let_exactly_one_wi
         note = await clean_backend.repository("notes").create(Note(title=f"race-{round_number}"))
         both_read = asyncio.Barrier(2)
 
-        async def writer(body: str, target: Any = note) -> str:
+        async def writer(body: str, target: Any = note, both_read: Any = both_read) -> str:
             async with clean_backend.unit_of_work() as uow:
                 notes = clean_backend.repository("notes", uow)
                 mine = await notes.get_by_id(target.id)
