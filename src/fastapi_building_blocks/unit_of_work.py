@@ -155,6 +155,9 @@ class UnitOfWork(_Lifecycle):
             self.fail(error)
             raise
 
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._connection_in_use()
+
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self._connection_in_use()
 

@@ -23,6 +23,9 @@ class CompileOnlySession(DatabaseSession):
 
     dialect = dialect_named("mssql")
 
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise AssertionError("compile-only: nothing may run")
+
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise AssertionError("compile-only: nothing may run")
 

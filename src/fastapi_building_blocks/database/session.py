@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self
 
@@ -35,8 +35,12 @@ class DatabaseSession(ABC):
     dialect: Dialect
 
     @abstractmethod
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads; nothing done on it is committed."""
+
+    @abstractmethod
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A connection for exactly one statement, which is atomic and committed by itself."""
+        """A connection for exactly one write statement, atomic and committed by itself."""
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -107,6 +111,12 @@ class SQLAlchemySession(DatabaseSession):
                 f"pip install 'fastapi-building-blocks[{self.dialect.extra}]'"
             ) from None
         self._install_tuning(ping=pool_pre_ping and self._has_own_ping())
+        # One engine view for single statements, built once: switching options per call
+        # would cost a greenlet hop. It shares the engine's pool.
+        single = self.dialect.single_statement_options
+        self._single_statement_engine = (
+            self.engine.execution_options(**single) if single is not None else None
+        )
         self.connect_attempts = max(1, connect_attempts)
         self.connect_backoff_seconds = connect_backoff_seconds
 
@@ -200,16 +210,13 @@ class SQLAlchemySession(DatabaseSession):
 
     # -- connections ------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def statement(self) -> AsyncIterator[AsyncConnection]:
-        options = self.dialect.single_statement_options
-        if options is None:
-            async with self.engine.begin() as connection:
-                yield connection
-            return
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**options)
-            yield connection
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return (self._single_statement_engine or self.engine).connect()
+
+    def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self._single_statement_engine is None:
+            return self.engine.begin()
+        return self._single_statement_engine.connect()
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.engine.begin()

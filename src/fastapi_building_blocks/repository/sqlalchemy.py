@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +17,10 @@ from . import sql_conditions
 from .contract import E, K, Repository
 from .policy import CheckedFilter, is_integer_column
 from .query import Sort
+
+#: What a connection is for: reads (never committed), one write statement (atomic by
+#: itself), or a transaction around several statements.
+Purpose = Literal["read", "write", "transaction"]
 
 
 class SQLAlchemyRepository(Repository[E, K]):
@@ -54,10 +58,15 @@ class SQLAlchemyRepository(Repository[E, K]):
         )
 
     @asynccontextmanager
-    async def _connection(self, *, statements: int = 1) -> AsyncIterator[AsyncConnection]:
-        """A connection for one statement or a transaction for several; errors translated."""
+    async def _connection(self, purpose: Purpose = "read") -> AsyncIterator[AsyncConnection]:
+        """A connection for reads, one write, or a transaction; driver errors translated."""
+        session = self.session
+        context = (
+            session.connection() if purpose == "read"
+            else session.statement() if purpose == "write"
+            else session.transaction()
+        )  # fmt: skip
         try:
-            context = self.session.statement() if statements == 1 else self.session.transaction()
             async with context as connection:
                 yield connection
         except Exception as error:
@@ -137,7 +146,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         values = self._without_defaulted_nones(values)
         missing = [name for name in self._mapped_fields if name not in values]
         statement = self._insert.return_defaults() if missing else self._insert
-        async with self._connection() as connection:
+        async with self._connection("write") as connection:
             result = await connection.execute(statement, values)
         if missing:
             generated = result.returned_defaults
@@ -151,7 +160,7 @@ class SQLAlchemyRepository(Repository[E, K]):
     async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int:
         rows = [self._without_defaulted_nones(row) for row in rows]
         batches = range(0, len(rows), batch_size)
-        async with self._connection(statements=len(batches)) as connection:
+        async with self._connection("transaction") as connection:
             for start in batches:
                 await connection.execute(
                     self._insert, _uniform_keys(rows[start : start + batch_size])
@@ -166,23 +175,23 @@ class SQLAlchemyRepository(Repository[E, K]):
             .where(self.table.columns[self._key] == key, *map(sql_conditions.condition, conditions))
             .values(values)
         )
-        async with self._connection() as connection:
+        async with self._connection("write") as connection:
             return (await connection.execute(statement)).rowcount > 0
 
     async def _update_where(
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
     ) -> int:
         statement = update(self.table).where(*map(sql_conditions.condition, filters)).values(values)
-        async with self._connection() as connection:
+        async with self._connection("write") as connection:
             return (await connection.execute(statement)).rowcount
 
     async def _delete_key(self, key: Any) -> bool:
-        async with self._connection() as connection:
+        async with self._connection("write") as connection:
             return (await connection.execute(self._delete_by_key, {"key": key})).rowcount > 0
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         statement = delete(self.table).where(*map(sql_conditions.condition, filters))
-        async with self._connection() as connection:
+        async with self._connection("write") as connection:
             return (await connection.execute(statement)).rowcount
 
     async def _upsert(
@@ -193,7 +202,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         lookup = select(self.table).where(
             *(self.table.columns[name] == values[name] for name in conflict_columns)
         )
-        async with self._connection(statements=2) as connection:
+        async with self._connection("transaction") as connection:
             await connection.execute(statement)
             return (await connection.execute(lookup)).one()._mapping
 
