@@ -60,6 +60,11 @@ class SQLiteDialect(Dialect):
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
+    def ping(self, dbapi_connection: Any) -> bool:
+        # A local file cannot drop a pooled connection the way a server can: a ping would
+        # only cost a hop through aiosqlite's thread on every checkout.
+        return True
+
     @property
     def begins_transactions_itself(self) -> bool:
         return True

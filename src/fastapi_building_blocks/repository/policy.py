@@ -95,6 +95,8 @@ class QueryPolicy:
         assume_utc = python_type is datetime
 
         def coerce(value: Any) -> Any:
+            if type(value) is python_type and not assume_utc:
+                return value  # already the column's type: nothing to check (hot path)
             coerced = adapter.validate_python(value)
             if assume_utc and coerced.tzinfo is None:
                 return coerced.replace(tzinfo=UTC)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -57,8 +58,7 @@ class SQLAlchemyRepository(Repository[E, K]):
             or (column.primary_key and column.autoincrement == "auto" and is_integer_column(column))
         )
 
-    @asynccontextmanager
-    async def _connection(self, purpose: Purpose = "read") -> AsyncIterator[AsyncConnection]:
+    def _connection(self, purpose: Purpose = "read") -> _TranslatingConnection:
         """A connection for reads, one write, or a transaction; driver errors translated."""
         session = self.session
         context = (
@@ -66,14 +66,7 @@ class SQLAlchemyRepository(Repository[E, K]):
             else session.statement() if purpose == "write"
             else session.transaction()
         )  # fmt: skip
-        try:
-            async with context as connection:
-                yield connection
-        except Exception as error:
-            translated = translate_error(error, self._dialect, self.table)
-            if translated is None or translated is error:
-                raise
-            raise translated from error
+        return _TranslatingConnection(context, self)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -213,3 +206,43 @@ def _uniform_keys(batch: builtins.list[dict[str, Any]]) -> builtins.list[dict[st
     if all(len(row) == len(names) for row in batch):
         return batch
     return [{name: row.get(name) for name in names} for row in batch]
+
+
+class _TranslatingConnection:
+    """Enters a session's connection context; driver errors leave it as package errors.
+
+    A class rather than a generator-based context manager: it runs on every call.
+    """
+
+    __slots__ = ("_context", "_repository")
+
+    def __init__(
+        self, context: AbstractAsyncContextManager[AsyncConnection], repository: Any
+    ) -> None:
+        self._context = context
+        self._repository = repository
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            return await self._context.__aenter__()
+        except Exception as error:
+            raise self._translated(error) from error
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self._context.__aexit__(exc_type, exc, traceback)
+        except Exception as error:
+            raise self._translated(error) from error
+        if isinstance(exc, Exception):
+            translated = self._translated(exc)
+            if translated is not exc:
+                raise translated from exc
+
+    def _translated(self, error: Exception) -> Exception:
+        repository = self._repository
+        return translate_error(error, repository._dialect, repository.table) or error
