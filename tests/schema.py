@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Unicode,
+    UnicodeText,
 )
 
 from fastapi_building_blocks import (
@@ -44,14 +46,14 @@ things = Table(
     "things",
     schema,
     uuid_primary_key(),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", Unicode(100), nullable=False, unique=True),
     Column("category", String(20), nullable=False),
     Column("score", Integer, nullable=False),
     Column("price", Numeric(12, 2), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("happened_at", UTCDateTime(), nullable=False),
     Column("payload", JSON, nullable=True),
-    Column("note", Text, nullable=True),
+    Column("note", UnicodeText, nullable=True),
     Column("rank", Integer, nullable=True),
     CheckConstraint("score >= 0", name="score_not_negative"),
 )

@@ -1,4 +1,4 @@
-"""The example service: `uvicorn example_service.app.main:app`."""
+"""The example service: `uvicorn example_service.app.main:app` (see the Makefile's `run`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from fastapi_building_blocks import SQLAlchemySession
-from fastapi_building_blocks.fastapi import install_problem_handlers
+from fastapi_building_blocks.fastapi import health_router, install_problem_handlers, open_databases
 
-from .api import users
-from .infrastructure.tables import schema
+from .api import posts, users
 from .settings import Settings
 
 
@@ -20,23 +18,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = SQLAlchemySession(settings.database_url)
-        async with database:
-            # Until migrations land, the tables are created on start-up.
-            async with database.transaction() as connection:
-                await connection.run_sync(schema.create_all)
-            app.state.database = database
+        # The schema comes from migrations (`make run` applies them), not from here.
+        async with open_databases(app, {"default": settings.database().session()}):
             yield
 
-    app = FastAPI(title="Example users service", lifespan=lifespan)
+    app = FastAPI(title="Example users service", version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(users.extra)
     app.include_router(users.router)
-
-    @app.get("/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        await app.state.database.ping()
-        return {"status": "ok"}
-
+    app.include_router(posts.router)
     return app
 
 

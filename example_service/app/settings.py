@@ -1,8 +1,10 @@
-"""Service settings from the environment: change DATABASE_URL and nothing else to switch."""
+"""Service settings from the environment (or a .env file): DATABASE_URL switches databases."""
 
 from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fastapi_building_blocks.settings import DatabaseSettings
 
 
 class Settings(BaseSettings):
@@ -10,3 +12,7 @@ class Settings(BaseSettings):
 
     #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc.
     database_url: str = "sqlite+aiosqlite:///./example.db"
+    database_pool_size: int = 5
+
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(url=self.database_url, pool_size=self.database_pool_size)

@@ -178,6 +178,30 @@ async def test_bulk_create_inserts_ten_thousand_rows(things: Any) -> None:
     assert (await things.find_one([Filter("name", "eq", "thing-09999")])).score == 9_999
 
 
+async def test_bulk_created_rows_read_back_exactly_like_created_ones(things: Any) -> None:
+    in_tokyo = BASE_TIME.astimezone(timezone(timedelta(hours=9)))
+    rows = [
+        make_thing(n, happened_at=in_tokyo, payload={"n": n, "list": [1, "x"]}, note="✓ 👋")
+        for n in range(3)
+    ]
+
+    await things.bulk_create(rows)
+
+    for row in rows:
+        stored = await things.get_by_id(row.id)
+        assert stored == row
+        assert stored.happened_at.utcoffset() == timedelta(0)
+
+
+async def test_bulk_create_generates_auto_increment_keys(parents: Any) -> None:
+    await parents.bulk_create([Parent(label=f"p{n}") for n in range(50)])
+
+    stored = await parents.list()
+
+    assert len({parent.id for parent in stored}) == 50
+    assert all(isinstance(parent.id, int) for parent in stored)
+
+
 async def test_upsert_inserts_then_updates_the_same_row(things: Any) -> None:
     original = make_thing(1)
 

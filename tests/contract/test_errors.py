@@ -93,9 +93,10 @@ async def test_a_failing_bulk_create_inserts_nothing(things: Any) -> None:
     await things.create(make_thing(500))
     batch = [make_thing(n) for n in range(1_000)]  # thing-00500 is taken
 
-    with pytest.raises(UniqueViolationError):
+    with pytest.raises(UniqueViolationError) as raised:
         await things.bulk_create(batch, batch_size=100)
 
+    assert raised.value.columns == ("name",)
     assert await things.count() == 1
 
 

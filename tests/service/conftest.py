@@ -1,28 +1,64 @@
 from __future__ import annotations
 
+import argparse
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, text
 
 from example_service.app.infrastructure.tables import schema
 from example_service.app.main import create_app
 from example_service.app.settings import Settings
+from fastapi_building_blocks import SQLAlchemySession
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
 
+ALEMBIC_INI = Path(__file__).parents[2] / "example_service" / "alembic.ini"
 
-@pytest.fixture(params=SQL_BACKENDS)
-async def client(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=backend_url(request.param, tmp_path)))
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.cmd_opts = argparse.Namespace(x=[f"url={url}"])
+    return config
+
+
+async def migrate(url: str) -> None:
+    """From an empty schema to head, as on a new database.
+
+    The migrations' env uses asyncio.run, so Alembic gets a thread of its own.
+    """
+    session = SQLAlchemySession(url)
+    async with session.transaction() as connection:
+        await connection.run_sync(schema.drop_all)
+        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await session.disconnect()
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+
+
+@pytest.fixture(scope="session", params=SQL_BACKENDS)
+async def service_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    url = backend_url(request.param, tmp_path_factory.mktemp("service"))
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    session = SQLAlchemySession(service_url)
+    async with session.transaction() as connection:
+        for table in reversed(schema.sorted_tables):
+            await connection.execute(delete(table))
+    await session.disconnect()
+    app = create_app(Settings(database_url=service_url))
     async with app.router.lifespan_context(app):
-        async with app.state.database.transaction() as connection:
-            for table in reversed(schema.sorted_tables):
-                await connection.execute(delete(table))
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]
             yield client

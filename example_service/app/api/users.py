@@ -1,70 +1,47 @@
-"""HTTP routes for users: request/response schemas and the calls into the repository."""
+"""/api/v1/users: the standard CRUD routes plus what this service adds."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
 
-from fastapi_building_blocks import Page
+from fastapi_building_blocks.fastapi import crud_router, repository, repository_in_unit_of_work
 
+from ..domain.post import welcome_post
 from ..domain.user import User
-from ..infrastructure.repositories import UserRepository
+from ..infrastructure.repositories import PostRepository, UserRepository
+from .schemas import UserCreate, UserRead, UserUpdate, UserWithWelcomePost
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+PREFIX = "/api/v1/users"
 
+Users = Annotated[UserRepository, repository(UserRepository)]
+UsersInWork = Annotated[UserRepository, repository_in_unit_of_work(UserRepository)]
+PostsInWork = Annotated[PostRepository, repository_in_unit_of_work(PostRepository)]
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)
-    username: str = Field(min_length=1, max_length=50)
+extra = APIRouter(prefix=PREFIX, tags=["users"])
 
 
-class UserRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    first_name: str
-    last_name: str
-    email: str
-    username: str
-    is_active: bool
-
-
-class UserPage(BaseModel):
-    items: list[UserRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
+@extra.post("/with-welcome-post", status_code=201, response_model=UserWithWelcomePost)
+async def register_with_welcome_post(
+    body: UserCreate, users: UsersInWork, posts: PostsInWork
+) -> dict[str, object]:
+    """Both rows or neither: one unit of work, committed when this returns."""
+    user = await users.create(User(**body.model_dump()))
+    post = await posts.create(welcome_post(user))
+    return {"user": user, "post": post}
 
 
-def get_users(request: Request) -> UserRepository:
-    return UserRepository(request.app.state.database)
+@extra.get("/search/by-name", response_model=list[UserRead])
+async def search_by_name(q: str, users: Users) -> list[User]:
+    return await users.search_by_name(q)
 
 
-Users = Annotated[UserRepository, Depends(get_users)]
-
-
-@router.post("/", status_code=201, response_model=UserRead)
-async def create_user(body: UserCreate, users: Users) -> User:
-    return await users.create(User(**body.model_dump()))
-
-
-@router.get("/", response_model=UserPage)
-async def list_users(
-    users: Users,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> Page[User]:
-    return await users.search(sort=["username"], page=page, page_size=page_size)
-
-
-@router.get("/{user_id}", response_model=UserRead)
-async def get_user(user_id: uuid.UUID, users: Users) -> User:
-    return await users.get_by_id(user_id)
+router = crud_router(
+    prefix=PREFIX,
+    repository=repository(UserRepository),
+    create=UserCreate,
+    update=UserUpdate,
+    read=UserRead,
+    tags=["users"],
+)

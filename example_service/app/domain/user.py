@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi_building_blocks import uuid7
 
@@ -16,7 +17,15 @@ class User:
     username: str
     is_active: bool = True
     id: uuid.UUID = field(default_factory=uuid7)
+    # Kept by the repository (see infrastructure/tables.py): never set these yourself.
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
 
     def __post_init__(self) -> None:
-        # One rule of the domain: emails compare case-insensitively, so store them lower-case.
+        # A rule of the domain: emails compare case-insensitively, so keep them lower-case.
         self.email = self.email.strip().lower()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"

@@ -1,14 +1,42 @@
-"""The user repository: the generic one, pointed at the users table."""
+"""Repositories: the generic one pointed at a table, plus the queries this service needs."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi_building_blocks import SQLAlchemyRepository
+from fastapi_building_blocks import Filter, Page, SQLAlchemyRepository
 
+from ..domain.post import Post
 from ..domain.user import User
-from .tables import users
+from .tables import posts, users
 
 
 class UserRepository(SQLAlchemyRepository[User, uuid.UUID]):
     table = users
+    # What API callers may filter and sort on; every other column stays private.
+    filterable = sortable = (
+        "first_name", "last_name", "email", "username", "is_active", "created_at",
+    )  # fmt: skip
+
+    async def get_by_email(self, email: str) -> User | None:
+        return await self.find_one([Filter("email", "eq", email.strip().lower())])
+
+    async def get_by_username(self, username: str) -> User | None:
+        return await self.find_one([Filter("username", "eq", username)])
+
+    async def get_active_users(self, *, page: int = 1, page_size: int = 20) -> Page[User]:
+        return await self.search(
+            [Filter("is_active", "eq", True)], sort=["username"], page=page, page_size=page_size
+        )
+
+    async def search_by_name(self, text: str, *, limit: int = 20) -> list[User]:
+        """Users whose first or last name contains `text`, ignoring case."""
+        first = await self.list([Filter("first_name", "contains", text)], limit=limit)
+        last = await self.list([Filter("last_name", "contains", text)], limit=limit)
+        found = {user.id: user for user in first + last}
+        return sorted(found.values(), key=lambda user: user.username)[:limit]
+
+
+class PostRepository(SQLAlchemyRepository[Post, uuid.UUID]):
+    table = posts
+    filterable = sortable = ("author_id", "title", "published", "created_at")

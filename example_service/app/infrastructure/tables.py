@@ -1,10 +1,15 @@
-"""The users table: the database side of the domain → table mapping."""
+"""The tables: the database side of the domain → table mapping.
+
+Change a table here and add a migration (example_service/migrations) to match; a test
+fails when the two disagree. Human text is `Unicode` / `UnicodeText`: NVARCHAR on SQL
+Server, where plain VARCHAR would lose non-Latin characters and emoji.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Unicode, UnicodeText, Uuid
 
-from fastapi_building_blocks import metadata, uuid_primary_key
+from fastapi_building_blocks import created_at, metadata, updated_at, uuid_primary_key, version
 
 schema = metadata()
 
@@ -12,9 +17,26 @@ users = Table(
     "users",
     schema,
     uuid_primary_key(),
-    Column("first_name", String(100), nullable=False),
-    Column("last_name", String(100), nullable=False),
+    Column("first_name", Unicode(100), nullable=False),
+    Column("last_name", Unicode(100), nullable=False),
     Column("email", String(255), nullable=False, unique=True),
     Column("username", String(50), nullable=False, unique=True),
-    Column("is_active", Boolean, nullable=False, default=True),
+    Column("is_active", Boolean, nullable=False),
+    created_at(),
+    updated_at(),
+    version(),
+)
+
+posts = Table(
+    "posts",
+    schema,
+    uuid_primary_key(),
+    Column("author_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("title", Unicode(200), nullable=False),
+    Column("content", UnicodeText, nullable=False),
+    Column("published", Boolean, nullable=False),
+    created_at(),
+    updated_at(),
+    version(),
+    Index(None, "author_id"),
 )

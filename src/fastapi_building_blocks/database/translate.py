@@ -37,7 +37,9 @@ def translate_error(
             f"{where}: the database cannot be reached ({type(error).__name__})", table=_name(table)
         )
     if not isinstance(error, sa_exc.DBAPIError):
-        return None
+        # Raised by the driver itself, on a path that bypasses SQLAlchemy (PostgreSQL COPY).
+        diagnosis = dialect.diagnose(error)
+        return _from_diagnosis(diagnosis, table) if diagnosis is not None else None
     diagnosis = dialect.diagnose(error.orig) if error.orig is not None else None
     if diagnosis is not None:
         return _from_diagnosis(diagnosis, table)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.expression import Executable
 
@@ -116,6 +117,12 @@ class Dialect:
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Executable:
         """An INSERT that updates the row whose `conflict.columns` match instead of failing."""
         raise NotImplementedError(f"upsert is not supported on {self.name}")
+
+    async def bulk_insert(
+        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Load `rows` faster than executemany if this database can; False if it did not."""
+        return False
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         """Read a driver error; None when it is none of the kinds the package translates."""

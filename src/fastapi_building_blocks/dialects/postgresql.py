@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
 from .base import (
@@ -55,6 +56,39 @@ class PostgreSQLDialect(Dialect):
 
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(postgresql_insert(table).values(values), table, conflict)
+
+    async def bulk_insert(
+        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """COPY, through the pooled asyncpg connection, inside the caller's transaction.
+
+        Used only where it is safe: every row names the same columns and no column left
+        out needs a Python-side default. Values pass SQLAlchemy's own bind processors, so
+        they are converted exactly as on the executemany path.
+        """
+        names = list(rows[0])
+        if any(len(row) != len(names) for row in rows) or any(
+            column.default is not None for column in table.columns if column.key not in names
+        ):
+            return False
+        dialect = connection.dialect
+        processors = [
+            table.columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ]
+        records = [
+            tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(processors, (row[name] for name in names), strict=True)
+            )
+            for row in rows
+        ]
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        if connection.in_transaction() and not raw.is_in_transaction():
+            await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy sends BEGIN lazily
+        await raw.copy_records_to_table(
+            table.name, records=records, columns=names, schema_name=table.schema
+        )
+        return True
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         driver_error = error.__cause__ or error

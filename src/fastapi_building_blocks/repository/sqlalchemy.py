@@ -152,12 +152,12 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int:
         rows = [self._without_defaulted_nones(row) for row in rows]
-        batches = range(0, len(rows), batch_size)
         async with self._connection("transaction") as connection:
-            for start in batches:
-                await connection.execute(
-                    self._insert, _uniform_keys(rows[start : start + batch_size])
-                )
+            if await self._dialect.bulk_insert(connection, self.table, rows):
+                return len(rows)
+            for start in range(0, len(rows), batch_size):
+                batch = _uniform_keys(rows[start : start + batch_size])
+                await connection.execute(self._insert, batch)
         return len(rows)
 
     async def _update_key(

@@ -1,0 +1,46 @@
+"""Alembic environment: online through the package's SQLAlchemySession, offline as SQL text."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from example_service.app.infrastructure.tables import schema
+from example_service.app.settings import Settings
+from fastapi_building_blocks import SQLAlchemySession
+
+
+def database_url() -> str:
+    return context.get_x_argument(as_dictionary=True).get("url") or Settings().database_url
+
+
+def run_offline() -> None:
+    """Emit SQL for `--sql` (init.sql, SQL Server DDL review); no connection is made."""
+    context.configure(url=database_url(), target_metadata=schema, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def migrate(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=schema)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    session = SQLAlchemySession(database_url(), connect_attempts=5)
+    try:
+        await session.connect()
+        async with session.engine.connect() as connection:
+            await connection.run_sync(migrate)
+            await connection.commit()
+    finally:
+        await session.disconnect()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    asyncio.run(run_online())

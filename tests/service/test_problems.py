@@ -1,0 +1,65 @@
+"""Whatever goes wrong, a client gets problem+json and never a traceback or a secret."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.fastapi import install_problem_handlers
+from tests.schema import SQLParents
+
+SECRET = "hunter2-secret"
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_an_unexpected_error_is_a_500_without_traceback_or_detail() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(f"connection string with {SECRET}")
+
+    async with client_for(app) as client:
+        response = await client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert SECRET not in response.text
+    assert "Traceback" not in response.text
+    assert response.json()["detail"] == "The request could not be completed."
+
+
+async def test_an_unreachable_database_is_a_503_with_retry_after() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    session = SQLAlchemySession(f"postgresql+asyncpg://fbb:{SECRET}@127.0.0.1:1/fbb_test")
+
+    @app.get("/parents")
+    async def parents() -> int:
+        return await SQLParents(session).count()
+
+    async with client_for(app) as client:
+        response = await client.get("/parents")
+    await session.disconnect()
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"] == "DatabaseUnavailableError"
+    assert SECRET not in response.text
+
+
+async def test_an_unknown_route_is_a_404_problem() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    async with client_for(app) as client:
+        response = await client.get("/nowhere")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
