@@ -5,7 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test servers lint format bench clean
+ALEMBIC := $(BIN)/alembic -c example_service/alembic.ini
+PORT ?= 8000
+
+.PHONY: run migrate init-sql test servers lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/uvicorn example_service.app.main:app --host 127.0.0.1 --port 8000
+run: migrate
+	$(BIN)/uvicorn example_service.app.main:app --host 127.0.0.1 --port $(PORT)
+
+migrate: $(STAMP)
+	$(ALEMBIC) upgrade head
+
+# init.sql (the demo stack's PostgreSQL schema) is generated from the migrations.
+init-sql: $(STAMP)
+	$(ALEMBIC) -x url=postgresql:// upgrade head --sql > init.sql
 
 servers:
 	bash tests/servers/ensure.sh

@@ -18,7 +18,10 @@ def database_url() -> str:
 
 def run_offline() -> None:
     """Emit SQL for `--sql` (init.sql, SQL Server DDL review); no connection is made."""
-    context.configure(url=database_url(), target_metadata=schema, literal_binds=True)
+    url = database_url()
+    # Without a server to ask, SQLAlchemy would assume SQL Server before 2012 (NTEXT).
+    options = {"deprecate_large_types": True} if url.startswith("mssql") else {}
+    context.configure(url=url, target_metadata=schema, literal_binds=True, dialect_opts=options)
     with context.begin_transaction():
         context.run_migrations()
 
