@@ -27,8 +27,8 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def migrate(url: str) -> None:
-    """From an empty schema to head, as on a new database.
+async def migrate(url: str, revision: str = "head") -> None:
+    """From an empty schema to `revision` ("base": stay empty), as on a new database.
 
     The migrations' env uses asyncio.run, so Alembic gets a thread of its own.
     """
@@ -37,7 +37,8 @@ async def migrate(url: str) -> None:
         await connection.run_sync(schema.drop_all)
         await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     await session.disconnect()
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    if revision != "base":
+        await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
 
 
 @pytest.fixture(scope="session", params=SQL_BACKENDS)
