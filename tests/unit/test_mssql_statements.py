@@ -4,6 +4,7 @@ the mssql dialect and checked. With MSSQL_URL set, the contract suite also runs 
 from __future__ import annotations
 
 import re
+import uuid
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
@@ -56,22 +57,34 @@ def sql(statement: Any) -> str:
 def select_sql(filters: list[Filter], sort: list[str], **page: Any) -> str:
     checked = repository._policy.check_filters(filters)
     order = repository._policy.check_sort(sort)
-    return sql(
-        repository._select(
-            checked, order, page.get("limit"), page.get("offset", 0), page.get("after")
-        )
+    statement, _ = repository._select(
+        checked, order, page.get("limit"), page.get("offset", 0), page.get("after")
     )
+    return sql(statement)
 
 
 def test_an_offset_page_uses_offset_fetch_after_an_order_by() -> None:
     text = select_sql([Filter("score", "gt", 3)], ["-score"], limit=50, offset=100)
 
     assert "WHERE things.score > ? ORDER BY things.score DESC, things.id" in text
-    assert text.endswith("OFFSET ? ROWS FETCH FIRST ? ROWS ONLY")
+    assert text.endswith(
+        "OFFSET __[POSTCOMPILE_offset] ROWS FETCH FIRST __[POSTCOMPILE_limit] ROWS ONLY"
+    )
 
 
-def test_a_first_page_uses_top() -> None:
-    assert select_sql([], ["name"], limit=20).startswith("SELECT TOP __[POSTCOMPILE_param_1]")
+def test_a_first_page_fetches_from_offset_zero() -> None:
+    text = select_sql([], ["name"], limit=20)
+
+    assert text.endswith("OFFSET 0 ROWS FETCH FIRST __[POSTCOMPILE_limit] ROWS ONLY")
+
+
+def test_a_limited_query_without_sort_is_ordered_by_key() -> None:
+    # find_one and exists: SQL Server's OFFSET/FETCH is invalid without an ORDER BY.
+    statement, _ = repository._select(
+        repository._policy.check_filters([Filter("score", "eq", 1)]), [], 2, 0, None
+    )
+
+    assert "ORDER BY things.id ASC OFFSET 0 ROWS" in sql(statement)
 
 
 def test_nullable_sort_keys_need_no_nulls_clause_on_sql_server() -> None:
@@ -85,17 +98,17 @@ def test_nullable_sort_keys_need_no_nulls_clause_on_sql_server() -> None:
         (Filter("score", "eq", 1), "things.score = ?"),
         (Filter("score", "ne", 1), "things.score != ?"),
         (Filter("score", "le", 1), "things.score <= ?"),
-        (Filter("score", "in", [1, 2]), "things.score IN (__[POSTCOMPILE_score_1])"),
-        (Filter("score", "not_in", [1]), "(things.score NOT IN (__[POSTCOMPILE_score_1]))"),
+        (Filter("score", "in", [1, 2]), "things.score IN (__[POSTCOMPILE_f0])"),
+        (Filter("score", "not_in", [1]), "(things.score NOT IN (__[POSTCOMPILE_f0]))"),
         (Filter("score", "between", [1, 2]), "things.score BETWEEN ? AND ?"),
         (Filter("note", "like", "a%"), "lower(things.note) LIKE lower(?)"),
         (
             Filter("note", "contains", "5%"),
-            "lower(things.note) LIKE '%' + lower(?) + '%' ESCAPE '/'",
+            "lower(things.note) LIKE lower(?) ESCAPE '/'",
         ),
-        (Filter("note", "startswith", "a"), "lower(things.note) LIKE lower(?) + '%' ESCAPE '/'"),
+        (Filter("note", "startswith", "a"), "lower(things.note) LIKE lower(?) ESCAPE '/'"),
         (Filter("rank", "is_null", True), "things.rank IS NULL"),
-        (Filter("active", "eq", True), "things.active = 1"),
+        (Filter("active", "eq", True), "things.active = ?"),
         (Filter("price", "ge", Decimal("1.5")), "things.price >= ?"),
     ],
     ids=lambda value: value.op if isinstance(value, Filter) else None,
@@ -106,7 +119,7 @@ def test_every_operator_compiles_to_bound_parameters(filter_: Filter, fragment: 
 
 def test_a_keyset_page_starts_after_the_cursor_values() -> None:
     order = repository._policy.check_sort(["-rank"])
-    statement = repository._select([], order, 21, 0, [None, "01a20ec5-819d-77d0-be0c-ebd78dfd50a2"])
+    statement, params = repository._select([], order, 21, 0, [None, uuid.uuid4()])
 
     text = sql(statement)
 
@@ -118,7 +131,7 @@ def test_a_keyset_page_starts_after_the_cursor_values() -> None:
 def test_count_is_one_aggregate_statement() -> None:
     checked = repository._policy.check_filters([Filter("category", "eq", "alpha")])
 
-    assert sql(repository._count_statement(checked)) == (
+    assert sql(repository._count_statement(checked)[0]) == (
         "SELECT count(*) AS count_1 FROM things WHERE things.category = ?"
     )
 

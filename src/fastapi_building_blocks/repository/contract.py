@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from datetime import UTC, datetime
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
@@ -208,7 +209,8 @@ class Repository(ABC, Generic[E, K]):
 
     async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
         """Insert many entities, one round trip per batch, all or nothing; returns how many."""
-        rows = [self._managed.on_create(self._entity_to_dict(entity)) for entity in entities]
+        now = datetime.now(UTC)
+        rows = [self._managed.on_create(self._entity_to_dict(entity), now) for entity in entities]
         return await self._insert_many(rows, batch_size) if rows else 0
 
     async def update(self, entity: E) -> E:

@@ -1,79 +1,137 @@
-"""Checked filters and keyset positions as SQLAlchemy Core expressions."""
+"""Checked filters and keyset positions as SQLAlchemy Core expressions.
+
+Every value becomes a named bound parameter, so one statement serves every query of the
+same shape (fields, operators, sort): the repository builds it once and reuses it, and
+SQLAlchemy's memoized cache key makes a reused statement as cheap as a hand-prebuilt one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, false, literal, or_
+from sqlalchemy import and_, bindparam, false, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..dialects import Dialect
 from .policy import CheckedFilter, QueryPolicy
 from .query import Sort
 
+LIKE_ESCAPE = "/"
 
-def condition(checked: CheckedFilter) -> ColumnElement[bool]:
-    column, value = checked.column, checked.value
-    expression: ColumnElement[bool]
+
+def _escaped(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
+
+
+def filter_shape(filters: Sequence[CheckedFilter]) -> Hashable:
+    """What decides the SQL of `filters`, values aside (is_null's value is part of it)."""
+    return tuple(
+        (checked.column.key, checked.op, checked.value if checked.op == "is_null" else None)
+        for checked in filters
+    )
+
+
+def filter_params(filters: Sequence[CheckedFilter], prefix: str = "f") -> dict[str, Any]:
+    """The bound values for `filter_clauses(filters, prefix)`."""
+    params: dict[str, Any] = {}
+    for index, checked in enumerate(filters):
+        name, value = f"{prefix}{index}", checked.value
+        match checked.op:
+            case "is_null":
+                continue
+            case "between":
+                params[f"{name}_low"], params[f"{name}_high"] = value
+            case "contains":
+                params[name] = f"%{_escaped(value)}%"
+            case "startswith":
+                params[name] = f"{_escaped(value)}%"
+            case "in" | "not_in":
+                params[name] = list(value)
+            case _:
+                params[name] = value
+    return params
+
+
+def filter_clauses(
+    filters: Sequence[CheckedFilter], prefix: str = "f"
+) -> list[ColumnElement[bool]]:
+    return [_clause(checked, f"{prefix}{index}") for index, checked in enumerate(filters)]
+
+
+def _clause(checked: CheckedFilter, name: str) -> ColumnElement[bool]:
+    column = checked.column
+    value: Any = bindparam(name)
+    clause: ColumnElement[bool]
     match checked.op:
         case "eq":
-            expression = column == value
+            clause = column == value
         case "ne":
-            expression = column != value
+            clause = column != value
         case "lt":
-            expression = column < value
+            clause = column < value
         case "le":
-            expression = column <= value
+            clause = column <= value
         case "gt":
-            expression = column > value
+            clause = column > value
         case "ge":
-            expression = column >= value
+            clause = column >= value
         case "in":
-            expression = column.in_(value)
+            clause = column.in_(bindparam(name, expanding=True))
         case "not_in":
-            expression = column.not_in(value)
+            clause = column.not_in(bindparam(name, expanding=True))
         case "like":
-            expression = column.ilike(value)
-        case "contains":
-            expression = column.icontains(value, autoescape=True)
-        case "startswith":
-            expression = column.istartswith(value, autoescape=True)
+            clause = column.ilike(value)
+        case "contains" | "startswith":
+            clause = column.ilike(value, escape=LIKE_ESCAPE)
         case "is_null":
-            expression = column.is_(None) if value else column.is_not(None)
+            clause = column.is_(None) if checked.value else column.is_not(None)
         case "between":
-            expression = column.between(*value)
+            clause = column.between(bindparam(f"{name}_low"), bindparam(f"{name}_high"))
         case _:
             raise AssertionError(f"operator {checked.op!r} passed the policy but has no SQL")
-    return expression
+    return clause
 
 
 def order_by(policy: QueryPolicy, dialect: Dialect, sort: Sequence[Sort]) -> list[Any]:
     return [dialect.order_by(policy.column(key.field), key.descending) for key in sort]
 
 
+def position_shape(values: Sequence[Any] | None) -> Hashable:
+    return None if values is None else tuple(value is None for value in values)
+
+
+def position_params(values: Sequence[Any]) -> dict[str, Any]:
+    return {f"after{index}": value for index, value in enumerate(values) if value is not None}
+
+
 def after_position(
-    policy: QueryPolicy, sort: Sequence[Sort], values: Sequence[Any]
+    policy: QueryPolicy, sort: Sequence[Sort], nulls: Sequence[bool]
 ) -> ColumnElement[bool]:
-    """Rows that come after `values` in `sort` order, NULL being the smallest value."""
+    """Rows after a keyset position (`after0`, `after1`, ... bound; NULL where `nulls`).
+
+    NULL is the smallest value, as in `Dialect.order_by`.
+    """
+    columns = [policy.column(key.field) for key in sort]
+    values: list[Any] = [bindparam(f"after{index}") for index in range(len(sort))]
+
+    def equal(index: int) -> ColumnElement[bool]:
+        column = columns[index]
+        return column.is_(None) if nulls[index] else column == values[index]
+
     branches = []
-    for index, (key, value) in enumerate(zip(sort, values, strict=True)):
-        column = policy.column(key.field)
-        value = literal(value, column.type) if value is not None else None  # typed: booleans too
+    for index, key in enumerate(sort):
+        column, value = columns[index], values[index]
         beyond: ColumnElement[bool] | None
-        if value is None:
+        if nulls[index]:
             beyond = column.is_not(None) if not key.descending else None
         elif key.descending:
             beyond = or_(column < value, column.is_(None)) if column.nullable else column < value
         else:
             beyond = column > value
-        if beyond is None:
-            continue
-        equal_before = [
-            policy.column(k.field).is_(None)
-            if v is None
-            else policy.column(k.field) == literal(v, policy.column(k.field).type)
-            for k, v in zip(sort[:index], values[:index], strict=True)
-        ]
-        branches.append(and_(*equal_before, beyond))
+        if beyond is not None:
+            branches.append(and_(*(equal(before) for before in range(index)), beyond))
     return or_(*branches) if branches else false()

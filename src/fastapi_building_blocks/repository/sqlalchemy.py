@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Integer, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select
 
@@ -18,6 +18,9 @@ from . import sql_conditions
 from .contract import E, K, Repository
 from .policy import CheckedFilter, is_integer_column
 from .query import Sort
+
+#: Distinct query shapes kept per repository class before the cache starts over.
+MAX_CACHED_SHAPES = 512
 
 #: What a connection is for: reads (never committed), one write statement (atomic by
 #: itself), or a transaction around several statements.
@@ -35,6 +38,8 @@ class SQLAlchemyRepository(Repository[E, K]):
     _insert: ClassVar[Insert]
     _delete_by_key: ClassVar[Delete]
     _defaulted: ClassVar[frozenset[str]]
+    #: Statements built once per query shape; values are always bound parameters.
+    _statements: ClassVar[dict[Hashable, Any]]
 
     def __init__(self, session: DatabaseSession) -> None:
         self.session = session
@@ -45,8 +50,9 @@ class SQLAlchemyRepository(Repository[E, K]):
         super()._bind_table()
         table = cls.table
         key_column = table.columns[cls._key]
-        live = [sql_conditions.condition(checked) for checked in cls._managed.live_condition()]
+        live = sql_conditions.filter_clauses(cls._managed.live_condition())
         cls._select_by_key = select(table).where(key_column == bindparam("key"), *live)
+        cls._statements = {}
         cls._insert = table.insert()
         cls._delete_by_key = delete(table).where(key_column == bindparam("key"))
         cls._defaulted = frozenset(
@@ -75,6 +81,17 @@ class SQLAlchemyRepository(Repository[E, K]):
             row = (await connection.execute(self._select_by_key, {"key": key})).first()
         return None if row is None else row._mapping
 
+    def _statement(self, shape: Hashable, build: Callable[[], Any]) -> Any:
+        """The statement for `shape` on this repository's dialect, built on first use."""
+        statements = self._statements
+        shape = (self._dialect.name, shape)  # ORDER BY differs between dialects
+        statement = statements.get(shape)
+        if statement is None:
+            if len(statements) >= MAX_CACHED_SHAPES:
+                statements.clear()  # callers are inventing shapes: stay bounded
+            statement = statements[shape] = build()
+        return statement
+
     def _select(
         self,
         filters: Sequence[CheckedFilter],
@@ -82,23 +99,52 @@ class SQLAlchemyRepository(Repository[E, K]):
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
-    ) -> Select[Any]:
-        """The SELECT for a page of rows: filters, keyset position, order, limit, offset."""
-        statement = select(self.table).where(*map(sql_conditions.condition, filters))
-        if after is not None:
-            statement = statement.where(sql_conditions.after_position(self._policy, sort, after))
-        if sort:
-            order = sql_conditions.order_by(self._policy, self._dialect, sort)
-            statement = statement.order_by(*order)
-        if limit is not None:
-            statement = statement.limit(limit)
-        if offset:
-            statement = statement.offset(offset)
-        return statement
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """The SELECT for a page of rows and its parameters."""
+        if limit is not None and not sort:
+            sort = [Sort(self._key)]  # SQL Server's OFFSET/FETCH needs an ORDER BY
+        nulls = None if after is None else [value is None for value in after]
+        shape = (
+            "select", sql_conditions.filter_shape(filters), tuple(map(str, sort)),
+            sql_conditions.position_shape(after), limit is not None, offset > 0,
+        )  # fmt: skip
 
-    def _count_statement(self, filters: Sequence[CheckedFilter]) -> Select[Any]:
-        statement = select(func.count()).select_from(self.table)
-        return statement.where(*map(sql_conditions.condition, filters))
+        def build() -> Select[Any]:
+            statement = select(self.table).where(*sql_conditions.filter_clauses(filters))
+            if nulls is not None:
+                statement = statement.where(
+                    sql_conditions.after_position(self._policy, sort, nulls)
+                )
+            if sort:
+                statement = statement.order_by(
+                    *sql_conditions.order_by(self._policy, self._dialect, sort)
+                )
+            if limit is not None:
+                statement = statement.limit(bindparam("limit", type_=Integer, literal_execute=True))
+            if offset > 0:
+                statement = statement.offset(
+                    bindparam("offset", type_=Integer, literal_execute=True)
+                )
+            return statement
+
+        params = sql_conditions.filter_params(filters)
+        if after is not None:
+            params.update(sql_conditions.position_params(after))
+        if limit is not None:
+            params["limit"] = limit
+        if offset > 0:
+            params["offset"] = offset
+        return self._statement(shape, build), params
+
+    def _count_statement(
+        self, filters: Sequence[CheckedFilter]
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        def build() -> Select[Any]:
+            statement = select(func.count()).select_from(self.table)
+            return statement.where(*sql_conditions.filter_clauses(filters))
+
+        shape = ("count", sql_conditions.filter_shape(filters))
+        return self._statement(shape, build), sql_conditions.filter_params(filters)
 
     async def _fetch_rows(
         self,
@@ -108,23 +154,24 @@ class SQLAlchemyRepository(Repository[E, K]):
         offset: int,
         after: Sequence[Any] | None,
     ) -> builtins.list[Mapping[Any, Any]]:
-        statement = self._select(filters, sort, limit, offset, after)
+        statement, params = self._select(filters, sort, limit, offset, after)
         async with self._connection() as connection:
-            result = await connection.execute(statement)
+            result = await connection.execute(statement, params)
             return [row._mapping for row in result]
 
     async def _count_and_fetch(
         self, filters: Sequence[CheckedFilter], sort: Sequence[Sort], limit: int, offset: int
     ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
-        page = self._select(filters, sort, limit, offset, None)
+        page, page_params = self._select(filters, sort, limit, offset, None)
+        count, count_params = self._count_statement(filters)
         async with self._connection() as connection:
-            total = int((await connection.execute(self._count_statement(filters))).scalar_one())
-            return total, [row._mapping for row in await connection.execute(page)]
+            total = int((await connection.execute(count, count_params)).scalar_one())
+            return total, [row._mapping for row in await connection.execute(page, page_params)]
 
     async def _count(self, filters: Sequence[CheckedFilter]) -> int:
+        statement, params = self._count_statement(filters)
         async with self._connection() as connection:
-            result = await connection.execute(self._count_statement(filters))
-            return int(result.scalar_one())
+            return int((await connection.execute(statement, params)).scalar_one())
 
     # -- writes -----------------------------------------------------------------------
 
@@ -163,29 +210,40 @@ class SQLAlchemyRepository(Repository[E, K]):
     async def _update_key(
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
     ) -> bool:
-        statement = (
-            update(self.table)
-            .where(self.table.columns[self._key] == key, *map(sql_conditions.condition, conditions))
-            .values(values)
-        )
+        def build() -> Any:
+            return (
+                update(self.table)
+                .where(
+                    self.table.columns[self._key] == bindparam("key"),
+                    *sql_conditions.filter_clauses(conditions, prefix="c"),
+                )
+                .values({name: bindparam(f"new_{name}") for name in values})
+            )
+
+        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions))
+        params = {f"new_{name}": value for name, value in values.items()}
+        params.update(sql_conditions.filter_params(conditions, prefix="c"), key=key)
         async with self._connection("write") as connection:
-            return (await connection.execute(statement)).rowcount > 0
+            result = await connection.execute(self._statement(shape, build), params)
+            return result.rowcount > 0
 
     async def _update_where(
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
     ) -> int:
-        statement = update(self.table).where(*map(sql_conditions.condition, filters)).values(values)
+        statement = update(self.table).where(*sql_conditions.filter_clauses(filters)).values(values)
         async with self._connection("write") as connection:
-            return (await connection.execute(statement)).rowcount
+            result = await connection.execute(statement, sql_conditions.filter_params(filters))
+            return result.rowcount
 
     async def _delete_key(self, key: Any) -> bool:
         async with self._connection("write") as connection:
             return (await connection.execute(self._delete_by_key, {"key": key})).rowcount > 0
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
-        statement = delete(self.table).where(*map(sql_conditions.condition, filters))
+        statement = delete(self.table).where(*sql_conditions.filter_clauses(filters))
         async with self._connection("write") as connection:
-            return (await connection.execute(statement)).rowcount
+            result = await connection.execute(statement, sql_conditions.filter_params(filters))
+            return result.rowcount
 
     async def _upsert(
         self, values: dict[str, Any], conflict_columns: tuple[str, ...], updates: builtins.list[str]
