@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from datetime import UTC, datetime
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from sqlalchemy import Table
