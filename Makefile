@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: migrate
-	$(BIN)/uvicorn example_service.app.main:app --host 127.0.0.1 --port $(PORT)
+	$(BIN)/uvicorn --factory example_service.app.main:create_app --host 127.0.0.1 --port $(PORT)
 
 migrate: $(STAMP)
 	$(ALEMBIC) upgrade head

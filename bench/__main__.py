@@ -133,6 +133,9 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
         for workload, operations in pages.items():
             for approach, operation in operations.items():
                 rates[workload][approach].append(await rate(operation, plan.pages))
+        cost = "observability: get_by_id + update, repository"
+        for approach, operation in workloads.observability_cost(ctx).items():
+            rates[cost][approach].append(await rate(operation, plan.single))
         for approach, operation in workloads.bulk_create(ctx, plan.bulk_rows).items():
             started = time.perf_counter()
             await operation()
@@ -198,6 +201,9 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "- **core idiomatic**: a Core statement built on every call;",
         "- **core prebuilt**: the statement built once, values as bound parameters;",
         "- **raw driver**: the driver's own API on a connection from the same pool.",
+        "- **observability** rows compare the repository with no hooks against the same calls",
+        "  with the OpenTelemetry hook recording spans and histogram points into a real SDK",
+        "  (the first ratio column is against hooks off).",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.platform()}, {os.cpu_count()} cores, {cpu_model()}",
@@ -218,10 +224,10 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
                 approach: statistics.median(values) for approach, values in approaches.items()
             }
             for approach, value in medians.items():
-                ratios = " | ".join(
-                    ratio(value, medians.get(reference))
-                    for reference in ("core prebuilt", "core idiomatic", "raw driver")
-                )
+                references = ("core prebuilt", "core idiomatic", "raw driver")
+                if workload.startswith("observability"):
+                    references = ("hooks off", "n/a", "n/a")  # the cost of observability
+                ratios = " | ".join(ratio(value, medians.get(ref)) for ref in references)
                 lines.append(f"| {workload} | {approach} | {value:,.0f} | {ratios} |")
         lines.append("")
     return "\n".join(lines)

@@ -263,3 +263,56 @@ def _four(
         "core prebuilt": core_prebuilt,
         "raw driver": raw,
     }
+
+
+def observability_cost(ctx: Context) -> dict[str, Operation]:
+    """The same single-row repository calls with no hooks, and with OpenTelemetry recording."""
+    from contextlib import contextmanager
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from fastapi_building_blocks import observability
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Discard()))
+    hook = observability.OpenTelemetryHook(
+        tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
+    )
+    keys = itertools.cycle([item.id for item in ctx.seeded])
+
+    @contextmanager
+    def only(*hooks: observability.Hook) -> Any:
+        saved = observability.hooks()
+        for registered in saved:
+            observability.remove_hook(registered)
+        for added in hooks:
+            observability.add_hook(added)
+        try:
+            yield
+        finally:
+            for added in hooks:
+                observability.remove_hook(added)
+            for registered in saved:
+                observability.add_hook(registered)
+
+    async def mixed() -> None:
+        key = next(keys)
+        item = await ctx.repository.get_by_id(key)
+        await ctx.repository.update(replace(item, score=(item.score + 1) % 1000))
+
+    async def off() -> None:
+        with only():
+            await mixed()
+
+    async def on() -> None:
+        with only(hook):
+            await mixed()
+
+    return {"hooks off": off, "OpenTelemetry on": on}

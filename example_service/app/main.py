@@ -1,4 +1,8 @@
-"""The example service: `uvicorn example_service.app.main:app` (see the Makefile's `run`)."""
+"""The example service: `uvicorn --factory example_service.app.main:create_app`.
+
+A factory, not a module-level app: importing this module changes nothing global (no
+telemetry providers, no logging setup), so tests build as many apps as they like.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fastapi_building_blocks.fastapi import health_router, install_problem_handlers, open_databases
+from fastapi_building_blocks.observability import (
+    SlowOperationHook,
+    add_hook,
+    configure_json_logging,
+    remove_hook,
+)
 
 from .api import posts, users
 from .settings import Settings
@@ -15,12 +25,26 @@ from .settings import Settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.json_logs:
+        configure_json_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The schema comes from migrations (`make run` applies them), not from here.
-        async with open_databases(app, {"default": settings.database().session()}):
-            yield
+        database = settings.database().session()
+        uninstrument = lambda: None  # noqa: E731
+        if settings.telemetry:
+            from .telemetry import instrument_database
+
+            uninstrument = instrument_database(database)
+        slow = SlowOperationHook(settings.slow_operation_seconds)
+        add_hook(slow)
+        try:
+            # The schema comes from migrations (`make run` applies them), not from here.
+            async with open_databases(app, {"default": database}):
+                yield
+        finally:
+            remove_hook(slow)
+            uninstrument()
 
     app = FastAPI(title="Example users service", version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
@@ -28,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.extra)
     app.include_router(users.router)
     app.include_router(posts.router)
+    if settings.telemetry:
+        from .telemetry import instrument
+
+        instrument(app)
     return app
-
-
-app = create_app()

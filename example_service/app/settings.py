@@ -13,6 +13,12 @@ class Settings(BaseSettings):
     #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc.
     database_url: str = "sqlite+aiosqlite:///./example.db"
     database_pool_size: int = 5
+    #: OpenTelemetry from the OTEL_* variables, and Prometheus metrics at /metrics.
+    telemetry: bool = True
+    #: One JSON object per log line, with trace_id / span_id.
+    json_logs: bool = True
+    #: Database operations slower than this are logged as warnings.
+    slow_operation_seconds: float = 0.5
 
     def database(self) -> DatabaseSettings:
         return DatabaseSettings(url=self.database_url, pool_size=self.database_pool_size)

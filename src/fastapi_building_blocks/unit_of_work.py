@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Self
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import SQLAlchemySession, translate_error
 from .errors import UnitOfWorkError
+from .observability.hooks import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
 
 logger = logging.getLogger("fastapi_building_blocks.unit_of_work")
@@ -81,13 +82,26 @@ class UnitOfWork(_Lifecycle):
         self.session = session
         self.dialect = session.dialect
         self._connection: AsyncConnection | None = None
+        self._observation = ExitStack()
+
+    @property
+    def system_name(self) -> str:
+        return self.session.system_name
+
+    @property
+    def database_name(self) -> str | None:
+        return self.session.database_name
 
     async def __aenter__(self) -> Self:
+        operation = Operation("transaction", None, self.system_name, self.database_name)
+        self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.engine.connect()
             await connection.begin()
         except Exception as error:
-            raise translate_error(error, self.dialect, None) or error from error
+            failure = translate_error(error, self.dialect, None) or error
+            self._observation.__exit__(type(failure), failure, failure.__traceback__)
+            raise failure from error
         self._connection = connection
         return self
 
@@ -104,6 +118,7 @@ class UnitOfWork(_Lifecycle):
         finally:
             await connection.close()
             self._forget()
+            self._observation.__exit__(exc_type, exc, traceback)
 
     def _require(self) -> AsyncConnection:
         if self._connection is None:

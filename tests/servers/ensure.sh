@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make real PostgreSQL and MariaDB servers available to the test suite.
+# Make real PostgreSQL and MariaDB servers available to the test suite (and install
+# Prometheus, which a system test runs against the example service).
 #
 # Installs the Debian packages when missing, starts a server only when none answers,
 # and creates the test databases and user. It never stops anything: a server it did
@@ -26,6 +27,8 @@ install_packages() {
   local missing=()
   command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
   [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+  # Prometheus is not started here: a system test runs it against the example service.
+  command -v prometheus >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "ensure.sh: installing ${missing[*]}"
     as_root apt-get update -q >/dev/null

@@ -57,7 +57,7 @@ async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
         for table in reversed(schema.sorted_tables):
             await connection.execute(delete(table))
     await session.disconnect()
-    app = create_app(Settings(database_url=service_url))
+    app = create_app(Settings(database_url=service_url, telemetry=False, json_logs=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -23,6 +23,8 @@ class CompileOnlySession(DatabaseSession):
     """A session for SQL Server that builds statements but has nowhere to send them."""
 
     dialect = dialect_named("mssql")
+    system_name = "microsoft.sql_server"
+    database_name = "app"
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise AssertionError("compile-only: nothing may run")
@@ -119,7 +121,7 @@ def test_every_operator_compiles_to_bound_parameters(filter_: Filter, fragment: 
 
 def test_a_keyset_page_starts_after_the_cursor_values() -> None:
     order = repository._policy.check_sort(["-rank"])
-    statement, params = repository._select([], order, 21, 0, [None, uuid.uuid4()])
+    statement, _ = repository._select([], order, 21, 0, [None, uuid.uuid4()])
 
     text = sql(statement)
 

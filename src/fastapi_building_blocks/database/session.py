@@ -34,6 +34,16 @@ class DatabaseSession(ABC):
 
     dialect: Dialect
 
+    @property
+    @abstractmethod
+    def system_name(self) -> str:
+        """`db.system.name` of the semantic conventions: "postgresql", "mariadb", ..."""
+
+    @property
+    @abstractmethod
+    def database_name(self) -> str | None:
+        """`db.namespace`: the database the session talks to."""
+
     @abstractmethod
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reads; nothing done on it is committed."""
@@ -153,6 +163,13 @@ class SQLAlchemySession(DatabaseSession):
     @property
     def database_name(self) -> str | None:
         return self.url.database
+
+    @property
+    def system_name(self) -> str:
+        # A mysql:// URL may lead to MariaDB: SQLAlchemy knows once it has connected.
+        if getattr(self.engine.dialect, "is_mariadb", False):
+            return "mariadb"
+        return self.dialect.system_name
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ class Dialect:
     """Defaults shared by the dialects; a subclass overrides what its database does otherwise."""
 
     name: ClassVar[str]
+    #: `db.system.name` in OpenTelemetry's semantic conventions.
+    system_name: ClassVar[str]
     async_driver: ClassVar[str]
     extra: ClassVar[str]
     #: Execution options that run one statement without BEGIN/COMMIT (it is atomic by

@@ -69,6 +69,7 @@ def _compile_merge(merge: Merge, compiler: SQLCompiler, **kw: Any) -> str:
 
 class MSSQLDialect(Dialect):
     name = "mssql"
+    system_name = "microsoft.sql_server"
     async_driver = "aioodbc"
     extra = "mssql"
 

@@ -40,6 +40,7 @@ DEFAULT_POOL_RECYCLE_SECONDS = 3600
 
 class MySQLDialect(Dialect):
     name = "mysql"
+    system_name = "mysql"
     async_driver = "aiomysql"
     extra = "mysql"
 
@@ -104,3 +105,4 @@ class MariaDBDialect(MySQLDialect):
     """MariaDB speaks the MySQL dialect; SQLAlchemy names it apart for `mariadb://` URLs."""
 
     name = "mariadb"
+    system_name = "mariadb"

@@ -43,6 +43,7 @@ _FAILURE_BY_SQLSTATE = {
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
+    system_name = "postgresql"
     async_driver = "asyncpg"
     extra = "postgres"
     nulls_sort_first = False

@@ -34,6 +34,7 @@ def is_memory_database(url: URL) -> bool:
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
+    system_name = "sqlite"
     async_driver = "aiosqlite"
     extra = "sqlite"
     #: The driver runs in autocommit already (see on_connect): just skip our BEGIN.

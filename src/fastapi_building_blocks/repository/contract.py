@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from sqlalchemy import Table
 
 from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
+from ..observability.hooks import Operation, hooks, observing
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import CheckedFilter, QueryPolicy
@@ -36,6 +38,35 @@ E = TypeVar("E")
 K = TypeVar("K")
 
 DEFAULT_PAGE_SIZE = 20
+Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
+
+
+def observed(name: str) -> Callable[[Method], Method]:
+    """Run the observability hooks around a repository operation named `name`."""
+
+    def decorate(method: Method) -> Method:
+        @functools.wraps(method)
+        async def run(self: Repository[Any, Any], *args: Any, **kwargs: Any) -> Any:
+            database = self._observed_database()
+            if database is None or not hooks():
+                return await method(self, *args, **kwargs)
+            with observing(Operation(name, self.table.name, *database)) as observation:
+                result = await method(self, *args, **kwargs)
+                observation.rows = _row_count(result)
+                return result
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _row_count(result: Any) -> int | None:
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    items = getattr(result, "items", result)
+    if isinstance(items, builtins.list):
+        return len(items)
+    return None if result is None or isinstance(result, bool) else 1
 
 
 def _entity_fields(entity_type: type) -> tuple[str, ...]:
@@ -103,11 +134,13 @@ class Repository(ABC, Generic[E, K]):
 
     # -- reads ------------------------------------------------------------------------
 
+    @observed("get")
     async def get(self, key: K) -> E | None:
         """The entity with primary key `key`, or None (also when soft-deleted)."""
         row = await self._get_row(self._coerce_key(key))
         return None if row is None else self._row_to_entity(row)
 
+    @observed("get_by_id")
     async def get_by_id(self, key: K) -> E:
         """The entity with primary key `key`, or NotFoundError."""
         entity = await self.get(key)
@@ -115,6 +148,7 @@ class Repository(ABC, Generic[E, K]):
             raise NotFoundError(self.table.name, key)
         return entity
 
+    @observed("find_one")
     async def find_one(self, filters: Filters) -> E | None:
         """The one entity matching `filters`, None if none, MultipleResultsFoundError if more."""
         found = await self._fetch(self._checked(filters), [], limit=2)
@@ -124,6 +158,7 @@ class Repository(ABC, Generic[E, K]):
             )
         return found[0] if found else None
 
+    @observed("list")
     async def list(
         self,
         filters: Filters = (),
@@ -139,12 +174,15 @@ class Repository(ABC, Generic[E, K]):
             self._checked(filters), self._policy.check_sort(sort), limit, offset
         )
 
+    @observed("count")
     async def count(self, filters: Filters = ()) -> int:
         return await self._count(self._checked(filters))
 
+    @observed("exists")
     async def exists(self, filters: Filters = ()) -> bool:
         return bool(await self._fetch(self._checked(filters), [], limit=1))
 
+    @observed("search")
     async def search(
         self,
         filters: Filters = (),
@@ -162,6 +200,7 @@ class Repository(ABC, Generic[E, K]):
         total, rows = await self._count_and_fetch(checked, order, page_size, (page - 1) * page_size)
         return Page.of([self._row_to_entity(row) for row in rows], total, page, page_size)
 
+    @observed("keyset_page")
     async def keyset_page(
         self,
         filters: Filters = (),
@@ -202,17 +241,20 @@ class Repository(ABC, Generic[E, K]):
 
     # -- writes -----------------------------------------------------------------------
 
+    @observed("create")
     async def create(self, entity: E) -> E:
         """Insert one entity; returns it as stored (generated key and managed columns)."""
         values = self._managed.on_create(self._entity_to_dict(entity))
         return self._row_to_entity(await self._insert_one(values))
 
+    @observed("bulk_create")
     async def bulk_create(self, entities: Iterable[E], *, batch_size: int = 1_000) -> int:
         """Insert many entities, one round trip per batch, all or nothing; returns how many."""
         now = datetime.now(UTC)
         rows = [self._managed.on_create(self._entity_to_dict(entity), now) for entity in entities]
         return await self._insert_many(rows, batch_size) if rows else 0
 
+    @observed("update")
     async def update(self, entity: E) -> E:
         """Write the entity's values over the stored row.
 
@@ -237,6 +279,7 @@ class Repository(ABC, Generic[E, K]):
             )
         raise NotFoundError(self.table.name, key)
 
+    @observed("update_where")
     async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:
         """Set `values` on every matching row (at least one filter); returns the count."""
         checked = self._managed.live_only(self._required_filters(filters))
@@ -244,6 +287,7 @@ class Repository(ABC, Generic[E, K]):
             checked, self._managed.on_update(self._policy.check_values(values))
         )
 
+    @observed("delete")
     async def delete(self, key: K) -> None:
         """Delete the row (soft-delete where the table has `deleted_at`); NotFoundError if none."""
         coerced = self._coerce_key(key)
@@ -255,6 +299,7 @@ class Repository(ABC, Generic[E, K]):
         if not deleted:
             raise NotFoundError(self.table.name, key)
 
+    @observed("delete_where")
     async def delete_where(self, filters: Filters) -> int:
         """Delete (or soft-delete) every matching row (at least one filter); returns the count."""
         checked = self._managed.live_only(self._required_filters(filters))
@@ -262,6 +307,7 @@ class Repository(ABC, Generic[E, K]):
             return await self._delete_where(checked)
         return await self._update_where(checked, self._managed.soft_delete_values())
 
+    @observed("restore")
     async def restore(self, key: K) -> E:
         """Bring a soft-deleted row back; NotFoundError if no deleted row has that key."""
         deleted_at = self._soft_delete_column("restore")
@@ -271,6 +317,7 @@ class Repository(ABC, Generic[E, K]):
             raise NotFoundError(self.table.name, key)
         return await self.get_by_id(key)
 
+    @observed("hard_delete")
     async def hard_delete(self, key: K) -> None:
         """Really remove the row, deleted or not; NotFoundError if there is none."""
         self._soft_delete_column("hard_delete")
@@ -282,6 +329,7 @@ class Repository(ABC, Generic[E, K]):
             raise TypeError(f"{self.table.name} has no deleted_at column: {operation} needs one")
         return self._managed.deleted_at
 
+    @observed("upsert")
     async def upsert(self, entity: E, *, conflict_columns: Sequence[str] | None = None) -> E:
         """Insert the entity, or update the row whose `conflict_columns` match (default: key).
 
@@ -305,6 +353,10 @@ class Repository(ABC, Generic[E, K]):
 
     def _coerce_key(self, key: Any) -> Any:
         return self._policy.coerce(self._key, key)
+
+    def _observed_database(self) -> tuple[str, str | None] | None:
+        """(db.system.name, db.namespace) for the hooks; None keeps this backend unobserved."""
+        return None
 
     # -- what a backend provides ------------------------------------------------------
 

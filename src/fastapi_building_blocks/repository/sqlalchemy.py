@@ -64,6 +64,9 @@ class SQLAlchemyRepository(Repository[E, K]):
             or (column.primary_key and column.autoincrement == "auto" and is_integer_column(column))
         )
 
+    def _observed_database(self) -> tuple[str, str | None]:
+        return self.session.system_name, self.session.database_name
+
     def _connection(self, purpose: Purpose = "read") -> _TranslatingConnection:
         """A connection for reads, one write, or a transaction; driver errors translated."""
         session = self.session

@@ -1,0 +1,71 @@
+"""Repository and unit-of-work operations as OpenTelemetry spans and metrics.
+
+Named and attributed per the stable database semantic conventions: a CLIENT span
+"{db.operation.name} {db.collection.name}" with `db.system.name`, `db.namespace`,
+`db.collection.name`, `db.operation.name` (and `error.type` on failure), and one point in
+the `db.client.operation.duration` histogram (seconds). No query text, no URL, no
+password is ever attached. Without a configured SDK the API hands out no-op tracers and
+meters: the hook costs almost nothing until a service sets one up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import SpanKind, TracerProvider
+
+from .hooks import Observation, Operation
+
+#: Bucket boundaries the semantic conventions recommend for db.client.operation.duration.
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+INSTRUMENTATION = "fastapi_building_blocks"
+
+
+class OpenTelemetryHook:
+    """The hook registered by default; pass providers to use others than the global ones."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self._tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(INSTRUMENTATION, meter_provider=meter_provider)
+        self._duration = meter.create_histogram(
+            "db.client.operation.duration",
+            unit="s",
+            description="Duration of database client operations.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+
+    @contextmanager
+    def __call__(self, operation: Operation) -> Iterator[Observation]:
+        attributes: dict[str, Any] = {
+            "db.system.name": operation.system,
+            "db.operation.name": operation.name,
+        }
+        if operation.table:
+            attributes["db.collection.name"] = operation.table
+        if operation.namespace:
+            attributes["db.namespace"] = operation.namespace
+        name = f"{operation.name} {operation.table}" if operation.table else operation.name
+        observation = Observation()
+        started = time.perf_counter()
+        with self._tracer.start_as_current_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                yield observation
+            except BaseException as error:
+                attributes["error.type"] = type(error).__qualname__
+                span.set_attribute("error.type", attributes["error.type"])
+                raise
+            finally:
+                if observation.rows is not None:
+                    span.set_attribute("db.response.returned_rows", observation.rows)
+                self._duration.record(time.perf_counter() - started, attributes)
