@@ -29,6 +29,7 @@ from fastapi_building_blocks import SQLAlchemySession
 
 from . import workloads
 from .drivers import DRIVERS
+from .http import measure_http
 from .schema import START, ItemRepository, items, make_item, schema
 
 SEEDED = 10_000
@@ -51,10 +52,14 @@ class Plan:
     bulk_rows: int
     concurrent_tasks: int
     per_task: int
+    http_seconds: float
+    http_clients: int
 
 
-FULL = Plan(rounds=5, single=400, pages=150, bulk_rows=20_000, concurrent_tasks=50, per_task=40)
-QUICK = Plan(rounds=1, single=20, pages=10, bulk_rows=500, concurrent_tasks=10, per_task=5)
+FULL = Plan(5, single=400, pages=150, bulk_rows=20_000, concurrent_tasks=50, per_task=40,
+            http_seconds=4, http_clients=16)  # fmt: skip
+QUICK = Plan(1, single=20, pages=10, bulk_rows=500, concurrent_tasks=10, per_task=5,
+             http_seconds=0.5, http_clients=2)  # fmt: skip
 
 Rates = dict[str, dict[str, list[float]]]  # workload -> approach -> ops/s per round
 
@@ -147,6 +152,8 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
     await measure_concurrency(name, url, plan, seeded, rates)
     await engine.dispose()
     await session.disconnect()
+    http_rounds = max(1, plan.rounds // 2)
+    rates.update(await measure_http(url, http_rounds, plan.http_seconds, plan.http_clients))
     return rates, versions
 
 
@@ -201,6 +208,9 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "- **core idiomatic**: a Core statement built on every call;",
         "- **core prebuilt**: the statement built once, values as bound parameters;",
         "- **raw driver**: the driver's own API on a connection from the same pool.",
+        "- **HTTP** rows: the example service and a minimal FastAPI app on plain prebuilt Core",
+        "  (bench/core_app.py), each a real uvicorn process, loaded by a third process; both",
+        "  with telemetry off.",
         "- **observability** rows compare the repository with no hooks against the same calls",
         "  with the OpenTelemetry hook recording spans and histogram points into a real SDK",
         "  (the first ratio column is against hooks off).",

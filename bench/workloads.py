@@ -315,4 +315,8 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
         with only(hook):
             await mixed()
 
-    return {"hooks off": off, "OpenTelemetry on": on}
+    async def default() -> None:  # the hook every service has, with no SDK configured
+        with only(observability.default_hook):
+            await mixed()
+
+    return {"hooks off": off, "default hook, no SDK": default, "OpenTelemetry SDK recording": on}
