@@ -272,7 +272,7 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     from fastapi_building_blocks import observability
 
@@ -281,7 +281,7 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(Discard()))
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))  # as services do
     hook = observability.OpenTelemetryHook(
         tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
     )

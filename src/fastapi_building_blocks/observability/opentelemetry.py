@@ -4,8 +4,8 @@ Named and attributed per the stable database semantic conventions: a CLIENT span
 "{db.operation.name} {db.collection.name}" with `db.system.name`, `db.namespace`,
 `db.collection.name`, `db.operation.name` (and `error.type` on failure), and one point in
 the `db.client.operation.duration` histogram (seconds). No query text, no URL, no
-password is ever attached. Without a configured SDK the API hands out no-op tracers and
-meters: the hook costs almost nothing until a service sets one up.
+password is ever attached. Until a service configures an SDK tracer provider (or passes
+providers), the hook steps aside entirely: not even no-op spans are made.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class OpenTelemetryHook:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
+        self._explicit = tracer_provider is not None
         self._tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION, meter_provider=meter_provider)
         self._duration = meter.create_histogram(
@@ -43,8 +44,17 @@ class OpenTelemetryHook:
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
 
+    def _configured(self) -> bool:
+        """Whether an SDK is set up: until then even no-op spans would cost 5-15%."""
+        return self._explicit or not isinstance(
+            trace.get_tracer_provider(), trace.ProxyTracerProvider
+        )
+
     @contextmanager
     def __call__(self, operation: Operation) -> Iterator[Observation]:
+        if not self._configured():
+            yield Observation()
+            return
         attributes: dict[str, Any] = {
             "db.system.name": operation.system,
             "db.operation.name": operation.name,
@@ -56,16 +66,19 @@ class OpenTelemetryHook:
         name = f"{operation.name} {operation.table}" if operation.table else operation.name
         observation = Observation()
         started = time.perf_counter()
-        with self._tracer.start_as_current_span(
-            name, kind=SpanKind.CLIENT, attributes=attributes
-        ) as span:
-            try:
-                yield observation
-            except BaseException as error:
-                attributes["error.type"] = type(error).__qualname__
-                span.set_attribute("error.type", attributes["error.type"])
-                raise
-            finally:
-                if observation.rows is not None:
-                    span.set_attribute("db.response.returned_rows", observation.rows)
-                self._duration.record(time.perf_counter() - started, attributes)
+        try:
+            with self._tracer.start_as_current_span(
+                name, kind=SpanKind.CLIENT, attributes=attributes
+            ) as span:
+                try:
+                    yield observation
+                except BaseException as error:
+                    attributes["error.type"] = type(error).__qualname__
+                    span.set_attribute("error.type", attributes["error.type"])
+                    raise
+                finally:
+                    if observation.rows is not None:
+                        span.set_attribute("db.response.returned_rows", observation.rows)
+        finally:
+            # After the span has ended: the point costs no exemplar of its own span.
+            self._duration.record(time.perf_counter() - started, attributes)
