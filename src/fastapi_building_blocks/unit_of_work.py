@@ -92,8 +92,14 @@ class UnitOfWork(_Lifecycle):
     def database_name(self) -> str | None:
         return self.session.database_name
 
+    @property
+    def pool_name(self) -> str:
+        return self.session.pool_name
+
     async def __aenter__(self) -> Self:
-        operation = Operation("transaction", None, self.system_name, self.database_name)
+        operation = Operation(
+            "transaction", None, self.system_name, self.database_name, self.pool_name
+        )
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.engine.connect()

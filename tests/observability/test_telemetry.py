@@ -19,7 +19,7 @@ from sqlalchemy import delete
 from example_service.app.infrastructure.tables import schema
 from example_service.app.main import create_app
 from example_service.app.settings import Settings
-from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks import DatabaseUnavailableError, SQLAlchemySession
 from fastapi_building_blocks.observability import (
     OpenTelemetryHook,
     PoolMetrics,
@@ -31,6 +31,7 @@ from fastapi_building_blocks.observability.instrumentation import (
     instrument_app,
     instrument_sessions,
 )
+from tests.schema import SQLParents
 
 ALICE = {"first_name": "Alice", "last_name": "Test", "email": "alice@test.com", "username": "alice"}
 SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mariadb"}
@@ -171,3 +172,16 @@ async def test_pool_metrics_move_when_a_connection_is_checked_out(telemetry: Tel
         during = used()
 
     assert during == before + 1
+
+
+async def test_a_pool_timeout_is_counted(telemetry: Telemetry) -> None:
+    starved = SQLAlchemySession(
+        telemetry.session.url, pool_size=1, max_overflow=0, pool_timeout=0.2
+    )
+    async with starved.engine.connect():
+        with pytest.raises(DatabaseUnavailableError):
+            await SQLParents(starved).count()
+    await starved.disconnect()
+
+    [counter] = telemetry.points("db.client.connection.timeouts")
+    assert sum(point.value for point in counter.data.data_points) == 1

@@ -25,6 +25,7 @@ class CompileOnlySession(DatabaseSession):
     dialect = dialect_named("mssql")
     system_name = "microsoft.sql_server"
     database_name = "app"
+    pool_name = "mssql+aioodbc://app"
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise AssertionError("compile-only: nothing may run")

@@ -44,6 +44,11 @@ class DatabaseSession(ABC):
     def database_name(self) -> str | None:
         """`db.namespace`: the database the session talks to."""
 
+    @property
+    @abstractmethod
+    def pool_name(self) -> str:
+        """`db.client.connection.pool.name`: the URL with its password masked."""
+
     @abstractmethod
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reads; nothing done on it is committed."""
@@ -127,6 +132,7 @@ class SQLAlchemySession(DatabaseSession):
         self._single_statement_engine = (
             self.engine.execution_options(**single) if single is not None else None
         )
+        self._pool_name = mask_url(self.url)
         self.connect_attempts = max(1, connect_attempts)
         self.connect_backoff_seconds = connect_backoff_seconds
 
@@ -163,6 +169,10 @@ class SQLAlchemySession(DatabaseSession):
     @property
     def database_name(self) -> str | None:
         return self.url.database
+
+    @property
+    def pool_name(self) -> str:
+        return self._pool_name
 
     @property
     def system_name(self) -> str:

@@ -12,7 +12,9 @@ so a hook sees them as it would see any exception.
 
     add_hook(audit)
 
-A hook never breaks what it observes: one that raises is logged and skipped.
+A hook never breaks what it observes: one that raises is logged and skipped. A hook with
+an `active` attribute that is false is not called at all (the OpenTelemetry hook, until an
+SDK is configured): with no active hook an operation pays for nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Operation:
     table: str | None  # db.collection.name
     system: str  # db.system.name: "postgresql", "mariadb", "sqlite", ...
     namespace: str | None  # db.namespace: the database name
+    pool: str | None = None  # db.client.connection.pool.name: the URL, password masked
 
 
 @dataclass(slots=True)
@@ -63,6 +66,11 @@ def remove_hook(hook: Hook) -> None:
 
 def hooks() -> tuple[Hook, ...]:
     return tuple(_hooks)
+
+
+def any_active() -> bool:
+    """Whether some hook wants to observe now (a hook may say it does not: `active`)."""
+    return any(getattr(hook, "active", True) for hook in _hooks)
 
 
 class _Guarded:
@@ -102,13 +110,14 @@ def observing(operation: Operation, *, encloses_operations: bool = False) -> Ite
     it are observed as its children.
     """
     observation = Observation(started=time.perf_counter())
-    if not _hooks or _inside.get():
+    active = [hook for hook in _hooks if getattr(hook, "active", True)]
+    if not active or _inside.get():
         yield observation
         return
     token = None if encloses_operations else _inside.set(True)
     try:
         with ExitStack() as stack:
-            for hook in tuple(_hooks):
+            for hook in active:
                 stack.enter_context(_Guarded(hook, operation, observation))
             yield observation
     finally:

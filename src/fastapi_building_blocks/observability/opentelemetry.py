@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, TracerProvider
+from sqlalchemy import exc as sa_exc
 
 from .hooks import Observation, Operation
 
@@ -37,6 +38,11 @@ class OpenTelemetryHook:
         self._explicit = tracer_provider is not None
         self._tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION, meter_provider=meter_provider)
+        self._timeouts = meter.create_counter(
+            "db.client.connection.timeouts",
+            unit="{timeout}",
+            description="Waits for a pooled connection that ran out of time.",
+        )
         self._duration = meter.create_histogram(
             "db.client.operation.duration",
             unit="s",
@@ -44,7 +50,8 @@ class OpenTelemetryHook:
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
 
-    def _configured(self) -> bool:
+    @property
+    def active(self) -> bool:
         """Whether an SDK is set up: until then even no-op spans would cost 5-15%."""
         return self._explicit or not isinstance(
             trace.get_tracer_provider(), trace.ProxyTracerProvider
@@ -52,9 +59,6 @@ class OpenTelemetryHook:
 
     @contextmanager
     def __call__(self, operation: Operation) -> Iterator[Observation]:
-        if not self._configured():
-            yield Observation()
-            return
         attributes: dict[str, Any] = {
             "db.system.name": operation.system,
             "db.operation.name": operation.name,
@@ -75,6 +79,9 @@ class OpenTelemetryHook:
                 except BaseException as error:
                     attributes["error.type"] = type(error).__qualname__
                     span.set_attribute("error.type", attributes["error.type"])
+                    if isinstance(error.__cause__, sa_exc.TimeoutError):  # the pool ran dry
+                        pool = {"db.client.connection.pool.name": operation.pool or ""}
+                        self._timeouts.add(1, pool)
                     raise
                 finally:
                     if observation.rows is not None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
-from ..database import SQLAlchemySession, mask_url
+from ..database import SQLAlchemySession
 from .opentelemetry import INSTRUMENTATION
 
 
@@ -37,7 +37,7 @@ class PoolMetrics:
     def _count(self, options: CallbackOptions) -> Iterable[Observation]:
         for session in list(self._sessions):
             pool = session.engine.pool
-            name = {"db.client.connection.pool.name": mask_url(session.url)}
+            name = {"db.client.connection.pool.name": session.pool_name}
             used = int(getattr(pool, "checkedout", lambda: 0)())
             idle = int(getattr(pool, "checkedin", lambda: 0)())
             yield Observation(used, {**name, "db.client.connection.state": "used"})
@@ -49,4 +49,4 @@ class PoolMetrics:
             size = int(getattr(pool, "size", lambda: 1)()) + max(
                 0, int(getattr(pool, "_max_overflow", 0))
             )
-            yield Observation(size, {"db.client.connection.pool.name": mask_url(session.url)})
+            yield Observation(size, {"db.client.connection.pool.name": session.pool_name})

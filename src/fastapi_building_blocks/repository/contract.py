@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from sqlalchemy import Table
 
 from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
-from ..observability.hooks import Operation, hooks, observing
+from ..observability.hooks import Operation, any_active, observing
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import CheckedFilter, QueryPolicy
@@ -47,8 +47,7 @@ def observed(name: str) -> Callable[[Method], Method]:
     def decorate(method: Method) -> Method:
         @functools.wraps(method)
         async def run(self: Repository[Any, Any], *args: Any, **kwargs: Any) -> Any:
-            database = self._observed_database()
-            if database is None or not hooks():
+            if not any_active() or (database := self._observed_database()) is None:
                 return await method(self, *args, **kwargs)
             with observing(Operation(name, self.table.name, *database)) as observation:
                 result = await method(self, *args, **kwargs)
@@ -354,8 +353,8 @@ class Repository(ABC, Generic[E, K]):
     def _coerce_key(self, key: Any) -> Any:
         return self._policy.coerce(self._key, key)
 
-    def _observed_database(self) -> tuple[str, str | None] | None:
-        """(db.system.name, db.namespace) for the hooks; None keeps this backend unobserved."""
+    def _observed_database(self) -> tuple[str, str | None, str | None] | None:
+        """(system, namespace, pool name) for the hooks; None keeps this backend unobserved."""
         return None
 
     # -- what a backend provides ------------------------------------------------------

@@ -64,8 +64,9 @@ class SQLAlchemyRepository(Repository[E, K]):
             or (column.primary_key and column.autoincrement == "auto" and is_integer_column(column))
         )
 
-    def _observed_database(self) -> tuple[str, str | None]:
-        return self.session.system_name, self.session.database_name
+    def _observed_database(self) -> tuple[str, str | None, str | None]:
+        session = self.session
+        return session.system_name, session.database_name, session.pool_name
 
     def _connection(self, purpose: Purpose = "read") -> _TranslatingConnection:
         """A connection for reads, one write, or a transaction; driver errors translated."""
