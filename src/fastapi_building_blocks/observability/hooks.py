@@ -20,7 +20,6 @@ SDK is configured): with no active hook an operation pays for nothing.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
@@ -45,7 +44,6 @@ class Observation:
     """What the operation reports back to its hooks while it runs."""
 
     rows: int | None = None
-    started: float = 0.0
 
 
 Hook = Callable[[Operation], AbstractContextManager[Observation]]
@@ -109,7 +107,7 @@ def observing(operation: Operation, *, encloses_operations: bool = False) -> Ite
     observed once, as the outer one. A unit of work `encloses_operations`: those inside
     it are observed as its children.
     """
-    observation = Observation(started=time.perf_counter())
+    observation = Observation()
     active = [hook for hook in _hooks if getattr(hook, "active", True)]
     if not active or _inside.get():
         yield observation

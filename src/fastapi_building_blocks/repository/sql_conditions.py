@@ -100,7 +100,8 @@ def order_by(policy: QueryPolicy, dialect: Dialect, sort: Sequence[Sort]) -> lis
     return [dialect.order_by(policy.column(key.field), key.descending) for key in sort]
 
 
-def position_shape(values: Sequence[Any] | None) -> Hashable:
+def position_shape(values: Sequence[Any] | None) -> tuple[bool, ...] | None:
+    """Which keyset values are NULL: part of the SQL's shape (see `after_position`)."""
     return None if values is None else tuple(value is None for value in values)
 
 

@@ -107,10 +107,10 @@ class SQLAlchemyRepository(Repository[E, K]):
         """The SELECT for a page of rows and its parameters."""
         if limit is not None and not sort:
             sort = [Sort(self._key)]  # SQL Server's OFFSET/FETCH needs an ORDER BY
-        nulls = None if after is None else [value is None for value in after]
+        nulls = sql_conditions.position_shape(after)
         shape = (
             "select", sql_conditions.filter_shape(filters), tuple(map(str, sort)),
-            sql_conditions.position_shape(after), limit is not None, offset > 0,
+            nulls, limit is not None, offset > 0,
         )  # fmt: skip
 
         def build() -> Select[Any]:
