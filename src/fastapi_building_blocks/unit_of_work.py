@@ -96,6 +96,11 @@ class UnitOfWork(_Lifecycle):
     def pool_name(self) -> str:
         return self.session.pool_name
 
+    @property
+    def driver_path(self) -> None:
+        """Statements in a unit of work share SQLAlchemy's transaction: no driver path."""
+        return None
+
     async def __aenter__(self) -> Self:
         operation = Operation(
             "transaction", None, self.system_name, self.database_name, self.pool_name

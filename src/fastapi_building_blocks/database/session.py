@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..dialects import Dialect, EngineOptions, dialect_named
+from ..dialects.driver_path import DriverPath
 from ..dialects.sqlite import SKIP_BEGIN
 from ..errors import ConfigurationError, DatabaseUnavailableError
 from .translate import translate_error
@@ -48,6 +49,14 @@ class DatabaseSession(ABC):
     @abstractmethod
     def pool_name(self) -> str:
         """`db.client.connection.pool.name`: the URL with its password masked."""
+
+    @property
+    def driver_path(self) -> DriverPath | None:
+        """Where single statements may skip SQLAlchemy's execute (see `dialects.driver_path`).
+
+        Used with `connection()` and `statement()`: one statement, in autocommit.
+        """
+        return None
 
     @abstractmethod
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -133,6 +142,9 @@ class SQLAlchemySession(DatabaseSession):
             self.engine.execution_options(**single) if single is not None else None
         )
         self._pool_name = mask_url(self.url)
+        self._driver_path = (
+            self.dialect.driver_path(self.engine.dialect) if single is not None else None
+        )
         self.connect_attempts = max(1, connect_attempts)
         self.connect_backoff_seconds = connect_backoff_seconds
 
@@ -180,6 +192,25 @@ class SQLAlchemySession(DatabaseSession):
         if getattr(self.engine.dialect, "is_mariadb", False):
             return "mariadb"
         return self.dialect.system_name
+
+    @property
+    def driver_path(self) -> DriverPath | None:
+        # Anything watching SQLAlchemy's statements (the OpenTelemetry instrumentation,
+        # echo) would miss those sent straight to the driver: then every statement takes
+        # the normal path. Checked per call, so instrumenting later is honoured.
+        path = self._driver_path
+        if path is None:
+            return None
+        dispatch = self.engine.sync_engine.dispatch
+        if (
+            self.engine.echo
+            or dispatch.before_cursor_execute
+            or dispatch.after_cursor_execute
+            or dispatch.before_execute
+            or dispatch.after_execute
+        ):
+            return None
+        return path
 
     # -- lifecycle --------------------------------------------------------------------
 

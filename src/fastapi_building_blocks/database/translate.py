@@ -37,9 +37,13 @@ def translate_error(
             f"{where}: the database cannot be reached ({type(error).__name__})", table=_name(table)
         )
     if not isinstance(error, sa_exc.DBAPIError):
-        # Raised by the driver itself, on a path that bypasses SQLAlchemy (PostgreSQL COPY).
+        # Raised by the driver itself, on a path that bypasses SQLAlchemy (COPY, driver path).
         diagnosis = dialect.diagnose(error)
-        return _from_diagnosis(diagnosis, table) if diagnosis is not None else None
+        if diagnosis is not None:
+            return _from_diagnosis(diagnosis, table)
+        if dialect.is_driver_error(error):
+            return _refused(where, error, table)
+        return None
     diagnosis = dialect.diagnose(error.orig) if error.orig is not None else None
     if diagnosis is not None:
         return _from_diagnosis(diagnosis, table)
@@ -51,8 +55,14 @@ def translate_error(
         return DatabaseUnavailableError(
             f"{where}: the database did not complete the operation", table=_name(table)
         )
+    return _refused(where, error.orig, table)
+
+
+def _refused(
+    where: str, driver_error: BaseException | None, table: Table | None
+) -> RepositoryError:
     return RepositoryError(
-        f"{where}: the database refused the operation ({type(error.orig).__name__})",
+        f"{where}: the database refused the operation ({type(driver_error).__name__})",
         table=_name(table),
     )
 

@@ -14,9 +14,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.expression import Executable
+
+from .driver_path import DriverPath
 
 
 class Failure(enum.Enum):
@@ -126,9 +129,17 @@ class Dialect:
         """Load `rows` faster than executemany if this database can; False if it did not."""
         return False
 
+    def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
+        """Hot statements straight through the driver, where that is much faster (PostgreSQL)."""
+        return None
+
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         """Read a driver error; None when it is none of the kinds the package translates."""
         return None
+
+    def is_driver_error(self, error: BaseException) -> bool:
+        """True for the driver's own errors, raised on a path that bypasses SQLAlchemy."""
+        return False
 
 
 def _is_nullable(column: ColumnElement[Any]) -> bool:

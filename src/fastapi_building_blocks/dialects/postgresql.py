@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
@@ -20,6 +21,7 @@ from .base import (
     on_conflict_upsert,
     quoted_names,
 )
+from .driver_path import DriverPath, DriverStatement
 
 #: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
 _FAILURE_BY_SQLSTATE = {
@@ -91,6 +93,14 @@ class PostgreSQLDialect(Dialect):
         )
         return True
 
+    def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
+        return AsyncpgPath(dialect)
+
+    def is_driver_error(self, error: BaseException) -> bool:
+        import asyncpg
+
+        return isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError)
+
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         driver_error = error.__cause__ or error
         sqlstate = getattr(driver_error, "sqlstate", None) or getattr(error, "sqlstate", None)
@@ -107,3 +117,52 @@ class PostgreSQLDialect(Dialect):
         key_columns = first_match(r"Key \(([^)]*)\)=", detail)
         columns = (column,) if column else quoted_names(key_columns) if key_columns else ()
         return Diagnosis(failure, constraint=constraint, columns=columns)
+
+
+class AsyncpgPath(DriverPath):
+    """asyncpg prepares each statement once per connection and keeps it (its statement cache).
+
+    The connection is in autocommit (no BEGIN was sent): each statement is its own
+    transaction, as on the normal single-statement path.
+    """
+
+    async def fetch_one(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        driver = _driver_connection(connection)
+        arguments = statement.arguments(values)
+        try:
+            if statement.knows_result_types:
+                record = await driver.fetchrow(statement.sql, *arguments)
+            else:  # once per statement: the column types come with a prepared statement
+                prepared = await driver.prepare(statement.sql)
+                statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
+                record = await prepared.fetchrow(*arguments)
+        except Exception as error:
+            await _discard_if_lost(connection, driver, error)
+            raise
+        return None if record is None else statement.row(record)
+
+    async def execute(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> int:
+        driver = _driver_connection(connection)
+        try:
+            status: str = await driver.execute(statement.sql, *statement.arguments(values))
+        except Exception as error:
+            await _discard_if_lost(connection, driver, error)
+            raise
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 0", "INSERT 0 1"
+
+
+def _driver_connection(connection: AsyncConnection) -> Any:
+    # The synchronous view is set for as long as the connection is open; reaching the
+    # driver through it avoids the greenlet hop of `get_raw_connection()`.
+    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+
+
+async def _discard_if_lost(connection: AsyncConnection, driver: Any, error: Exception) -> None:
+    """A dead connection must not go back to the pool; say the database went away."""
+    if driver.is_closed():
+        await connection.invalidate()
+        raise ConnectionResetError("the connection to the database was lost") from error

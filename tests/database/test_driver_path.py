@@ -1,0 +1,171 @@
+"""The driver path: PostgreSQL's hot statements skip SQLAlchemy's execute, nothing else changes.
+
+The contract suite runs on PostgreSQL with the path on, so values, errors and managed
+columns are proven there; these tests prove the path is taken, and when it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, event
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fastapi_building_blocks import (
+    DatabaseUnavailableError,
+    SQLAlchemyRepository,
+    SQLAlchemySession,
+    uuid7,
+)
+from tests.backends import MARIADB_URL, POSTGRESQL_URL
+from tests.contract.conftest import make_thing
+from tests.database.test_session import kill_idle_pooled_connection
+from tests.schema import Parent, SQLParents, SQLThings, schema
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[SQLAlchemySession]:
+    async with SQLAlchemySession(POSTGRESQL_URL) as session:
+        await empty_tables(session)
+        yield session
+
+
+async def empty_tables(session: SQLAlchemySession) -> None:
+    async with session.transaction() as connection:
+        await connection.run_sync(schema.create_all)
+        for table in reversed(schema.sorted_tables):
+            await connection.execute(delete(table))
+
+
+@pytest.fixture
+def sqlalchemy_executions(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every statement that went through SQLAlchemy's `AsyncConnection.execute`."""
+    seen: list[Any] = []
+    execute = AsyncConnection.execute
+
+    async def counting(self: AsyncConnection, statement: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(statement)
+        return await execute(self, statement, *args, **kw)
+
+    monkeypatch.setattr(AsyncConnection, "execute", counting)
+    return seen
+
+
+async def test_get_create_update_delete_by_key_skip_sqlalchemys_execute(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    things = SQLThings(session)
+    thing = make_thing(1)
+
+    created = await things.create(thing)
+    fetched = await things.get(thing.id)
+    updated = await things.update(replace(thing, score=99, payload={"changed": True}))
+    await things.delete(thing.id)
+
+    assert created == thing
+    assert fetched == thing
+    assert updated.score == 99
+    assert await things.get(thing.id) is None
+    assert sqlalchemy_executions == []
+
+
+async def test_a_key_generated_by_the_database_comes_back_through_returning(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    parents = SQLParents(session)
+
+    first = await parents.create(Parent(label="first"))
+    second = await parents.create(Parent(label="second"))
+
+    assert first.id is not None
+    assert second.id == first.id + 1
+    assert await parents.get(second.id) == second
+    assert sqlalchemy_executions == []
+
+
+async def test_anything_listening_to_statements_sees_every_one(
+    session: SQLAlchemySession,
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(session.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert session.driver_path is None
+        things = SQLThings(session)
+        thing = await things.create(make_thing(2))
+        await things.get(thing.id)
+        await things.update(replace(thing, score=7))
+        await things.delete(thing.id)
+    finally:
+        event.remove(session.engine.sync_engine, "before_cursor_execute", record)
+
+    assert statements == ["INSERT", "SELECT", "UPDATE", "DELETE"]
+    assert session.driver_path is not None  # the listener gone, the path is back
+
+
+defaults = MetaData()
+labelled = Table(
+    "driver_path_labelled",
+    defaults,
+    Column("id", Integer, primary_key=True),
+    Column("label", String(20), nullable=False),
+    Column("code", String(20), nullable=False, default=lambda: "from-python"),
+)
+
+
+@dataclass
+class Labelled:
+    label: str
+    id: int | None = None
+
+
+class SQLLabelled(SQLAlchemyRepository[Labelled, int]):
+    table = labelled
+
+
+async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_way(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    async with session.transaction() as connection:
+        await connection.run_sync(defaults.drop_all)
+        await connection.run_sync(defaults.create_all)
+    sqlalchemy_executions.clear()
+
+    created = await SQLLabelled(session).create(Labelled(label="x"))
+
+    assert [type(statement).__name__ for statement in sqlalchemy_executions] == ["Insert"]
+    async with session.connection() as connection:
+        code = (await connection.execute(labelled.select())).one().code
+    assert created.id is not None
+    assert code == "from-python"
+
+
+async def test_a_connection_that_died_is_unavailable_then_replaced() -> None:
+    async with SQLAlchemySession(
+        POSTGRESQL_URL, pool_size=2, max_overflow=0, pool_pre_ping=False
+    ) as session:
+        await empty_tables(session)
+        await kill_idle_pooled_connection(
+            session, "SELECT pg_backend_pid()", "SELECT pg_terminate_backend({}, 5000)"
+        )
+        things = SQLThings(session)
+        assert session.driver_path is not None
+
+        with pytest.raises(DatabaseUnavailableError, match="things"):
+            await things.get(uuid7())
+
+        for _ in range(3):  # more than the pool holds: the dead connection has left it
+            assert await things.get(uuid7()) is None
+
+
+@pytest.mark.parametrize("url", [MARIADB_URL])
+async def test_only_postgresql_has_a_driver_path(url: str, tmp_path: Any) -> None:
+    for candidate in (url, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"):
+        async with SQLAlchemySession(candidate) as other:
+            assert other.driver_path is None
