@@ -1,13 +1,14 @@
-"""The driver path: PostgreSQL's hot statements skip SQLAlchemy's execute, nothing else changes.
+"""The driver path: hot statements skip SQLAlchemy's execute, and nothing else changes.
 
-The contract suite runs on PostgreSQL with the path on, so values, errors and managed
-columns are proven there; these tests prove the path is taken, and when it is not.
+The contract suite runs on PostgreSQL and SQLite with the path on, so values, errors and
+managed columns are proven there; these tests prove the path is taken, and when it is not.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fastapi_building_blocks import (
     DatabaseUnavailableError,
+    Filter,
     SQLAlchemyRepository,
     SQLAlchemySession,
     uuid7,
 )
-from tests.backends import MARIADB_URL, POSTGRESQL_URL
+from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
 from tests.contract.conftest import make_thing
 from tests.database.test_session import kill_idle_pooled_connection
 from tests.schema import Parent, SQLParents, SQLThings, schema
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[SQLAlchemySession]:
-    async with SQLAlchemySession(POSTGRESQL_URL) as session:
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def session(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SQLAlchemySession]:
+    url = POSTGRESQL_URL if request.param == "postgresql" else sqlite_url(tmp_path)
+    async with SQLAlchemySession(url) as session:
         await empty_tables(session)
         yield session
 
@@ -164,8 +169,38 @@ async def test_a_connection_that_died_is_unavailable_then_replaced() -> None:
             assert await things.get(uuid7()) is None
 
 
-@pytest.mark.parametrize("url", [MARIADB_URL])
-async def test_only_postgresql_has_a_driver_path(url: str, tmp_path: Any) -> None:
-    for candidate in (url, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"):
-        async with SQLAlchemySession(candidate) as other:
-            assert other.driver_path is None
+async def test_pages_with_a_filter_and_a_sort_skip_sqlalchemys_execute(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    things = SQLThings(session)
+    await things.bulk_create([make_thing(n) for n in range(30)])
+    sqlalchemy_executions.clear()
+
+    page = await things.search(
+        [Filter("category", "eq", "alpha")], sort=["-score"], page=2, page_size=4
+    )
+    first = await things.keyset_page(sort=["-score"], limit=10)
+    second = await things.keyset_page(sort=["-score"], limit=10, cursor=first.next_cursor)
+
+    assert page.total == 10
+    assert [thing.score for thing in page.items] == [15, 12, 9, 6]
+    assert [thing.score for thing in second.items] == list(range(19, 9, -1))
+    assert sqlalchemy_executions == []
+
+
+async def test_an_in_list_is_rendered_by_sqlalchemy_so_it_takes_the_normal_path(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    things = SQLThings(session)
+    await things.bulk_create([make_thing(n) for n in range(5)])
+    sqlalchemy_executions.clear()
+
+    found = await things.list([Filter("score", "in", [1, 3])])
+
+    assert sorted(thing.score for thing in found) == [1, 3]
+    assert len(sqlalchemy_executions) == 1
+
+
+async def test_mariadb_has_no_driver_path() -> None:
+    async with SQLAlchemySession(MARIADB_URL) as other:
+        assert other.driver_path is None

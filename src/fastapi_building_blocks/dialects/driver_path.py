@@ -1,10 +1,12 @@
 """The driver path: hot single-row statements sent through the driver's own prepared statements.
 
-Profiled on PostgreSQL, SQLAlchemy's `execute` costs more than the round trip it makes:
-compiled-cache lookup, execution context, result metadata, two greenlet switches. A
-dialect whose driver caches prepared statements itself (asyncpg) can take the repository's
-get / insert / update / delete by key straight to the driver, on the very connection
-SQLAlchemy's pool checked out, so pooling, pre-ping and pool metrics do not change.
+Profiled, SQLAlchemy's `execute` costs more than the database work of a single-row
+statement: compiled-cache lookup, execution context, result metadata, greenlet switches,
+and on aiosqlite three or four hops to the driver's thread. The repository's hot
+statements (by key, and pages) can go straight to the driver instead, on the very
+connection SQLAlchemy's pool checked out, so pooling, pre-ping and pool metrics do not
+change. PostgreSQL (asyncpg, which prepares and caches each statement) and SQLite
+(aiosqlite, one thread hop per statement) have a path; MySQL and SQL Server do not yet.
 
 What stays exactly as on the normal path: the SQL (SQLAlchemy compiles it for the dialect),
 value conversion (each type's own bind and result processors) and error translation.
@@ -31,11 +33,12 @@ class DriverStatement:
     """One Core statement compiled for the driver: positional SQL and its value processors."""
 
     __slots__ = (
-        "_columns",
+        "_constants",
         "_dialect",
         "_parameters",
         "_result_processors",
         "_types",
+        "columns",
         "complete",
         "sql",
     )
@@ -46,23 +49,36 @@ class DriverStatement:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = compiled.string
         names = tuple(compiled.positiontup or ())
-        #: False when SQLAlchemy would add values itself (a Python-side column default, an
-        #: onupdate): only its own execute knows how, so the statement takes the normal path.
-        self.complete = set(names) <= set(supplied)
         binds = compiled.binds
-        self._parameters = tuple(
-            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        #: Values the statement carries itself (SQLite's OFFSET 0 after a LIMIT).
+        self._constants = {
+            name: binds[name].value
             for name in names
-            if name in binds
+            if name not in supplied and binds[name].value is not None and not binds[name].callable
+        }
+        #: False when SQLAlchemy would add values itself (a Python-side column default, an
+        #: onupdate) or render some when it runs (IN lists): only its own execute knows how,
+        #: so the statement takes the normal path.
+        self.complete = (
+            set(names) <= {*supplied, *self._constants}
+            and not compiled.insert_prefetch
+            and not compiled.update_prefetch
+            and not compiled.post_compile_params
+        )
+        self._parameters = tuple(
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         )
         returned = getattr(statement, "exported_columns", ())  # a SELECT's or RETURNING's
-        self._columns = tuple(column.key for column in returned)
+        self.columns = tuple(column.key for column in returned)
         self._types = tuple(column.type for column in returned)
         self._dialect = dialect
-        self._result_processors: tuple[Processor, ...] | None = None
+        #: Only the columns that need converting; the others pass as the driver made them.
+        self._result_processors: tuple[tuple[str, Callable[[Any], Any]], ...] | None = None
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         """The positional arguments, each converted as SQLAlchemy would bind it."""
+        if self._constants:
+            values = {**self._constants, **values}
         return [
             values[name] if process is None else process(values[name])
             for name, process in self._parameters
@@ -75,18 +91,22 @@ class DriverStatement:
     def learn_result_types(self, driver_types: Sequence[Any]) -> None:
         """Result processors need the driver's type of each column, known once prepared."""
         dialect = self._dialect
-        self._result_processors = tuple(
+        processors = (
             type_.dialect_impl(dialect).result_processor(dialect, driver_type)
             for type_, driver_type in zip(self._types, driver_types, strict=True)
+        )
+        self._result_processors = tuple(
+            (name, process)
+            for name, process in zip(self.columns, processors, strict=True)
+            if process is not None
         )
 
     def row(self, record: Sequence[Any]) -> dict[str, Any]:
         """A driver row as the repository's mapping, each value converted as SQLAlchemy would."""
-        processors = self._result_processors or ()
-        return {
-            name: value if process is None else process(value)
-            for name, process, value in zip(self._columns, processors, record, strict=True)
-        }
+        row = dict(zip(self.columns, record, strict=True))
+        for name, process in self._result_processors or ():
+            row[name] = process(row[name])
+        return row
 
 
 class DriverPath(ABC):
@@ -108,7 +128,20 @@ class DriverPath(ABC):
         """The first row `statement` returns (a SELECT or a RETURNING), or None."""
 
     @abstractmethod
+    async def fetch_all(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Every row a SELECT returns."""
+
+    @abstractmethod
     async def execute(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> int:
         """Run a write; the number of rows it matched."""
+
+
+def driver_connection(connection: AsyncConnection) -> Any:
+    """The driver's own connection under a checked-out SQLAlchemy connection."""
+    # The synchronous view is set while the connection is open; reaching the driver
+    # through it avoids the greenlet hop of `get_raw_connection()`.
+    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]

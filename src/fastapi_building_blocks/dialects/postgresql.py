@@ -21,7 +21,7 @@ from .base import (
     on_conflict_upsert,
     quoted_names,
 )
-from .driver_path import DriverPath, DriverStatement
+from .driver_path import DriverPath, DriverStatement, driver_connection
 
 #: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
 _FAILURE_BY_SQLSTATE = {
@@ -129,36 +129,45 @@ class AsyncpgPath(DriverPath):
     async def fetch_one(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        driver = _driver_connection(connection)
+        record = await self._run(connection, statement, values, "fetchrow")
+        return None if record is None else statement.row(record)
+
+    async def fetch_all(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        row = statement.row
+        return [row(record) for record in await self._run(connection, statement, values, "fetch")]
+
+    async def _run(
+        self,
+        connection: AsyncConnection,
+        statement: DriverStatement,
+        values: Mapping[str, Any],
+        method: str,
+    ) -> Any:
+        driver = driver_connection(connection)
         arguments = statement.arguments(values)
         try:
             if statement.knows_result_types:
-                record = await driver.fetchrow(statement.sql, *arguments)
-            else:  # once per statement: the column types come with a prepared statement
-                prepared = await driver.prepare(statement.sql)
-                statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
-                record = await prepared.fetchrow(*arguments)
+                return await getattr(driver, method)(statement.sql, *arguments)
+            # once per statement: the column types come with a prepared statement
+            prepared = await driver.prepare(statement.sql)
+            statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
+            return await getattr(prepared, method)(*arguments)
         except Exception as error:
             await _discard_if_lost(connection, driver, error)
             raise
-        return None if record is None else statement.row(record)
 
     async def execute(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> int:
-        driver = _driver_connection(connection)
+        driver = driver_connection(connection)
         try:
             status: str = await driver.execute(statement.sql, *statement.arguments(values))
         except Exception as error:
             await _discard_if_lost(connection, driver, error)
             raise
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 0", "INSERT 0 1"
-
-
-def _driver_connection(connection: AsyncConnection) -> Any:
-    # The synchronous view is set for as long as the connection is open; reaching the
-    # driver through it avoids the greenlet hop of `get_raw_connection()`.
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
 
 
 async def _discard_if_lost(connection: AsyncConnection, driver: Any, error: Exception) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
 from .base import (
@@ -22,6 +25,7 @@ from .base import (
     on_conflict_upsert,
     quoted_names,
 )
+from .driver_path import DriverPath, DriverStatement, driver_connection
 
 BUSY_TIMEOUT_MS = 5_000
 #: Execution option that tells the engine's `begin` listener to emit no BEGIN.
@@ -73,6 +77,12 @@ class SQLiteDialect(Dialect):
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(sqlite_insert(table).values(values), table, conflict)
 
+    def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
+        return AiosqlitePath(dialect)
+
+    def is_driver_error(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.Error)
+
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         message = str(error)
         if message.startswith("UNIQUE constraint failed:") or message.startswith(
@@ -95,3 +105,31 @@ class SQLiteDialect(Dialect):
 
 def _strip_table(qualified: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name.rsplit(".", 1)[-1] for name in qualified)
+
+
+class AiosqlitePath(DriverPath):
+    """One hop to aiosqlite's thread per statement; the driver is in autocommit already."""
+
+    async def fetch_one(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        rows = await self.fetch_all(connection, statement, values)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        if not statement.knows_result_types:  # SQLite reports no column types
+            statement.learn_result_types([None] * len(statement.columns))
+        driver = driver_connection(connection)
+        records = await driver.execute_fetchall(statement.sql, statement.arguments(values))
+        row = statement.row
+        return [row(record) for record in records]
+
+    async def execute(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> int:
+        cursor = await driver_connection(connection).execute(
+            statement.sql, statement.arguments(values)
+        )
+        return int(cursor.rowcount)

@@ -93,6 +93,7 @@ class Repository(ABC, Generic[E, K]):
     _policy: ClassVar[QueryPolicy]
     _managed: ClassVar[ManagedColumns]
     _mapped_fields: ClassVar[tuple[str, ...]]
+    _fields_are_columns: ClassVar[bool] = False
     _key: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -121,11 +122,16 @@ class Repository(ABC, Generic[E, K]):
         if entity_type is not None:
             fields = _entity_fields(entity_type)
             cls._mapped_fields = tuple(name for name in fields if name in cls.table.columns)
+            # Entity fields and columns alike: a row is already the keyword arguments.
+            cls._fields_are_columns = set(fields) == set(cls.table.columns.keys())
 
     # -- mapping: override where entity and table differ -------------------------------
 
     def _row_to_entity(self, row: Mapping[Any, Any]) -> E:
-        entity: E = self.entity_type(**{name: row[name] for name in self._mapped_fields})
+        if self._fields_are_columns and len(row) == len(self._mapped_fields):
+            entity: E = self.entity_type(**row)
+        else:
+            entity = self.entity_type(**{name: row[name] for name in self._mapped_fields})
         return entity
 
     def _entity_to_dict(self, entity: E) -> dict[str, Any]:
