@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.telemetry:
             from .telemetry import instrument_database
 
-            uninstrument = instrument_database(database)
+            uninstrument = instrument_database(database, settings.statement_spans)
         slow = SlowOperationHook(settings.slow_operation_seconds)
         add_hook(slow)
         try:

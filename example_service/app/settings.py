@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     database_pool_size: int = 5
     #: OpenTelemetry from the OTEL_* variables, and Prometheus metrics at /metrics.
     telemetry: bool = True
+    #: Statement spans from OpenTelemetry's SQLAlchemy instrumentation. They carry the SQL
+    #: text (placeholders, never values), so they are off unless enabled.
+    statement_spans: bool = False
     #: One JSON object per log line, with trace_id / span_id.
     json_logs: bool = True
     #: Database operations slower than this are logged as warnings.

@@ -1,8 +1,9 @@
 """OpenTelemetry for the service, configured by the standard OTEL_* environment variables.
 
 - OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: who is reporting;
-- OTEL_EXPORTER_OTLP_ENDPOINT (+ _PROTOCOL, _HEADERS): where traces and metrics go
-  (nothing is exported over OTLP when it is unset);
+- OTEL_EXPORTER_OTLP_ENDPOINT (+ _HEADERS, _INSECURE, _TIMEOUT): where traces and
+  metrics go, over OTLP/gRPC (nothing is exported over OTLP when it is unset);
+- OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL: how often they are sent;
 - OTEL_TRACES_SAMPLER (+ _ARG): how many traces are kept;
 - OTEL_SDK_DISABLED=true: no SDK at all.
 Metrics are also served for Prometheus at /metrics.
@@ -63,10 +64,14 @@ def instrument(app: FastAPI) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def instrument_database(session: SQLAlchemySession) -> Callable[[], None]:
-    """Statement spans and pool metrics for the database; returns the undo for shutdown."""
+def instrument_database(
+    session: SQLAlchemySession, statement_spans: bool = False
+) -> Callable[[], None]:
+    """Pool metrics, and statement spans if asked; returns the undo for shutdown."""
     pool_metrics = _configure_sdk()
     if pool_metrics is None:
         return lambda: None
     pool_metrics.watch(session)
+    if not statement_spans:
+        return lambda: None
     return instrument_sessions([session])

@@ -23,6 +23,8 @@ class DatabaseSettings(BaseModel):
     pool_timeout: float = Field(30.0, gt=0)
     pool_recycle: int | None = None
     pool_pre_ping: bool = True
+    #: Connections returned to the pool more recently than this are not pinged again.
+    ping_after_idle_seconds: float = Field(0.5, ge=0)
     echo: bool = False
     connect_attempts: int = Field(5, ge=1)
 
@@ -34,6 +36,7 @@ class DatabaseSettings(BaseModel):
             pool_timeout=self.pool_timeout,
             pool_recycle=self.pool_recycle,
             pool_pre_ping=self.pool_pre_ping,
+            ping_after_idle_seconds=self.ping_after_idle_seconds,
             echo=self.echo,
             connect_attempts=self.connect_attempts,
         )

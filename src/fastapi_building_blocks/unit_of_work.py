@@ -107,7 +107,7 @@ class UnitOfWork(_Lifecycle):
         )
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
-            connection = await self.session.engine.connect()
+            connection = await self.session.checkout()
             await connection.begin()
         except Exception as error:
             failure = translate_error(error, self.dialect, None) or error

@@ -1,6 +1,6 @@
 """The driver path: hot statements skip SQLAlchemy's execute, and nothing else changes.
 
-The contract suite runs on PostgreSQL and SQLite with the path on, so values, errors and
+The contract suite runs on PostgreSQL, SQLite and MariaDB with the path on, so values, errors and
 managed columns are proven there; these tests prove the path is taken, and when it is not.
 """
 
@@ -24,15 +24,16 @@ from fastapi_building_blocks import (
 )
 from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
 from tests.contract.conftest import make_thing
-from tests.database.test_session import kill_idle_pooled_connection
+from tests.database.test_session import LOST_CONNECTION, kill_idle_pooled_connection
 from tests.schema import Parent, SQLParents, SQLThings, schema
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["postgresql", "sqlite", "mariadb"])
 async def session(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[SQLAlchemySession]:
-    url = POSTGRESQL_URL if request.param == "postgresql" else sqlite_url(tmp_path)
+    servers = {"postgresql": POSTGRESQL_URL, "mariadb": MARIADB_URL}
+    url = servers.get(request.param) or sqlite_url(tmp_path)
     async with SQLAlchemySession(url) as session:
         await empty_tables(session)
         yield session
@@ -151,14 +152,13 @@ async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_w
     assert code == "from-python"
 
 
-async def test_a_connection_that_died_is_unavailable_then_replaced() -> None:
-    async with SQLAlchemySession(
-        POSTGRESQL_URL, pool_size=2, max_overflow=0, pool_pre_ping=False
-    ) as session:
+@pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)
+async def test_a_connection_that_died_is_unavailable_then_replaced(
+    url: str, who: str, kill: str
+) -> None:
+    async with SQLAlchemySession(url, pool_size=2, max_overflow=0, pool_pre_ping=False) as session:
         await empty_tables(session)
-        await kill_idle_pooled_connection(
-            session, "SELECT pg_backend_pid()", "SELECT pg_terminate_backend({}, 5000)"
-        )
+        await kill_idle_pooled_connection(session, who, kill)
         things = SQLThings(session)
         assert session.driver_path is not None
 
@@ -199,8 +199,3 @@ async def test_an_in_list_is_rendered_by_sqlalchemy_so_it_takes_the_normal_path(
 
     assert sorted(thing.score for thing in found) == [1, 3]
     assert len(sqlalchemy_executions) == 1
-
-
-async def test_mariadb_has_no_driver_path() -> None:
-    async with SQLAlchemySession(MARIADB_URL) as other:
-        assert other.driver_path is None

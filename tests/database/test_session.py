@@ -203,10 +203,27 @@ async def kill_idle_pooled_connection(session: SQLAlchemySession, who: str, kill
 async def test_a_pooled_connection_that_died_while_idle_is_replaced_unnoticed(
     url: str, who: str, kill: str
 ) -> None:
-    async with SQLAlchemySession(url, pool_size=2, max_overflow=0) as session:
+    async with SQLAlchemySession(
+        url, pool_size=2, max_overflow=0, ping_after_idle_seconds=0
+    ) as session:
         await kill_idle_pooled_connection(session, who, kill)
 
         assert await SQLParents(session).count() >= 0  # the pre-ping swapped the dead one
+
+
+@pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)
+async def test_a_connection_returned_moments_ago_is_not_pinged_so_its_death_shows_once(
+    url: str, who: str, kill: str
+) -> None:
+    async with SQLAlchemySession(
+        url, pool_size=2, max_overflow=0, ping_after_idle_seconds=60
+    ) as session:
+        await kill_idle_pooled_connection(session, who, kill)
+
+        with pytest.raises(DatabaseUnavailableError):
+            await SQLParents(session).count()
+        for _ in range(3):  # more than the pool holds: the dead connection has left it
+            assert await SQLParents(session).count() >= 0
 
 
 async def test_a_single_statement_write_in_autocommit_is_committed(tmp_path: Path) -> None:

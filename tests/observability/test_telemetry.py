@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,45 @@ async def test_pool_metrics_move_when_a_connection_is_checked_out(telemetry: Tel
         during = used()
 
     assert during == before + 1
+
+
+async def test_callers_waiting_for_a_connection_are_pending_requests(
+    telemetry: Telemetry,
+) -> None:
+    reader = InMemoryMetricReader()
+    PoolMetrics(MeterProvider(metric_readers=[reader])).watch(
+        crowded := SQLAlchemySession(telemetry.session.url, pool_size=1, max_overflow=0)
+    )
+
+    def pending() -> int:
+        data = reader.get_metrics_data()
+        assert data is not None
+        [metric] = [
+            metric
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == "db.client.connection.pending_requests"
+        ]
+        assert metric.unit == "{request}"
+        return sum(point.value for point in metric.data.data_points)
+
+    async def wait_for_a_connection() -> None:
+        async with crowded.connection() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
+    async with crowded.connection():
+        waiting = [asyncio.create_task(wait_for_a_connection()) for _ in range(3)]
+        for _ in range(500):  # until all three are queued for the one connection
+            if crowded.pending_requests == 3:
+                break
+            await asyncio.sleep(0.01)
+        during = pending()
+    await asyncio.gather(*waiting)
+    await crowded.disconnect()
+
+    assert during == 3
+    assert pending() == 0
 
 
 async def test_a_pool_timeout_is_counted(telemetry: Telemetry) -> None:

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,49 +16,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
 from tests.service.conftest import migrate
+from tests.system.service_process import free_port, running_service
 
-ROOT = Path(__file__).parents[2]
 ALICE = {"first_name": "Alice", "last_name": "Test", "email": "alice@test.com", "username": "alice"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = backend_url(request.param, tmp_path)
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process, tmp_path / "server.log")
+    with running_service(backend_url(request.param, tmp_path), tmp_path) as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
-
-
-def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"`make run` exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the service never became ready:\n{log.read_text()}")
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
@@ -28,6 +29,9 @@ from ..errors import ConfigurationError, DatabaseUnavailableError
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
+
+#: Where a pooled connection remembers when it was last returned (its record's `info`).
+_RETURNED_AT = "fastapi_building_blocks.returned_at"
 
 
 class DatabaseSession(ABC):
@@ -90,7 +94,11 @@ def _parse_url(url: URL | str) -> URL:
 
 
 class SQLAlchemySession(DatabaseSession):
-    """Owns one `AsyncEngine`: pool (5 + 10 overflow, pre-ping), tuning, connect, dispose."""
+    """Owns one `AsyncEngine`: pool (5 + 10 overflow, pre-ping), tuning, connect, dispose.
+
+    Pre-ping checks a connection in one round trip when it leaves the pool, unless it was
+    returned less than `ping_after_idle_seconds` ago.
+    """
 
     def __init__(
         self,
@@ -101,6 +109,7 @@ class SQLAlchemySession(DatabaseSession):
         pool_timeout: float = 30.0,
         pool_recycle: int | None = None,
         pool_pre_ping: bool = True,
+        ping_after_idle_seconds: float = 0.5,
         echo: bool = False,
         connect_args: Mapping[str, Any] | None = None,
         connect_attempts: int = 3,
@@ -134,7 +143,9 @@ class SQLAlchemySession(DatabaseSession):
                 f"({missing.name} is not installed): "
                 f"pip install 'fastapi-building-blocks[{self.dialect.extra}]'"
             ) from None
-        self._install_tuning(ping=pool_pre_ping and self._has_own_ping())
+        self._install_tuning(
+            ping=pool_pre_ping and self._has_own_ping(), idle_seconds=ping_after_idle_seconds
+        )
         # One engine view for single statements, built once: switching options per call
         # would cost a greenlet hop. It shares the engine's pool.
         single = self.dialect.single_statement_options
@@ -142,16 +153,16 @@ class SQLAlchemySession(DatabaseSession):
             self.engine.execution_options(**single) if single is not None else None
         )
         self._pool_name = mask_url(self.url)
-        self._driver_path = (
-            self.dialect.driver_path(self.engine.dialect) if single is not None else None
-        )
+        self._driver_path = self.dialect.driver_path(self.engine.dialect)
+        #: Callers waiting for a pooled connection right now.
+        self.pending_requests = 0
         self.connect_attempts = max(1, connect_attempts)
         self.connect_backoff_seconds = connect_backoff_seconds
 
     def _has_own_ping(self) -> bool:
         return type(self.dialect).ping is not Dialect.ping
 
-    def _install_tuning(self, *, ping: bool) -> None:
+    def _install_tuning(self, *, ping: bool, idle_seconds: float) -> None:
         dialect = self.dialect
         sync_engine = self.engine.sync_engine
 
@@ -160,9 +171,21 @@ class SQLAlchemySession(DatabaseSession):
             dialect.on_connect(dbapi_connection)
 
         if ping:  # pessimistic disconnect handling, as SQLAlchemy documents it
+            # A connection returned moments ago is not pinged again (HikariCP does the
+            # same, with a 500 ms window): under load the ping would double the round
+            # trips of every single-row call. A connection that died inside the window
+            # fails its statement with DatabaseUnavailableError and leaves the pool.
+
+            @event.listens_for(sync_engine, "checkin")
+            def returned(_dbapi_connection: Any, record: Any) -> None:
+                if record is not None:
+                    record.info[_RETURNED_AT] = time.monotonic()
 
             @event.listens_for(sync_engine, "checkout")
-            def check(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+                returned_at = record.info.get(_RETURNED_AT)
+                if returned_at is not None and time.monotonic() - returned_at < idle_seconds:
+                    return
                 try:
                     dialect.ping(dbapi_connection)
                 except Exception as error:
@@ -269,12 +292,52 @@ class SQLAlchemySession(DatabaseSession):
     # -- connections ------------------------------------------------------------------
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return (self._single_statement_engine or self.engine).connect()
+        return _Checkout(self, (self._single_statement_engine or self.engine).connect())
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._single_statement_engine is None:
-            return self.engine.begin()
-        return self._single_statement_engine.connect()
+            return _Checkout(self, self.engine.begin())
+        return _Checkout(self, self._single_statement_engine.connect())
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self.engine.begin()
+        return _Checkout(self, self.engine.begin())
+
+    async def checkout(self) -> AsyncConnection:
+        """A connection to hold across several statements (a unit of work's); close it after."""
+        self.pending_requests += 1
+        try:
+            return await self.engine.connect()
+        finally:
+            self.pending_requests -= 1
+
+
+class _Checkout:
+    """Counts the callers still waiting for a pooled connection (`pending_requests`).
+
+    SQLAlchemy's pool keeps no public count of its waiters, and the semantic conventions'
+    `db.client.connection.pending_requests` needs one.
+    """
+
+    __slots__ = ("_context", "_session")
+
+    def __init__(
+        self, session: SQLAlchemySession, context: AbstractAsyncContextManager[AsyncConnection]
+    ) -> None:
+        self._session = session
+        self._context = context
+
+    async def __aenter__(self) -> AsyncConnection:
+        session = self._session
+        session.pending_requests += 1
+        try:
+            return await self._context.__aenter__()
+        finally:
+            session.pending_requests -= 1
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        return await self._context.__aexit__(exc_type, exc, traceback)

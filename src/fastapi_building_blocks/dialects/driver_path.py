@@ -6,7 +6,8 @@ and on aiosqlite three or four hops to the driver's thread. The repository's hot
 statements (by key, and pages) can go straight to the driver instead, on the very
 connection SQLAlchemy's pool checked out, so pooling, pre-ping and pool metrics do not
 change. PostgreSQL (asyncpg, which prepares and caches each statement) and SQLite
-(aiosqlite, one thread hop per statement) have a path; MySQL and SQL Server do not yet.
+(aiosqlite, one thread hop per statement) and MySQL / MariaDB (aiomysql) have a path;
+SQL Server does not (aioodbc could, but there is no server here to measure or test it).
 
 What stays exactly as on the normal path: the SQL (SQLAlchemy compiles it for the dialect),
 value conversion (each type's own bind and result processors) and error translation.
@@ -145,3 +146,14 @@ def driver_connection(connection: AsyncConnection) -> Any:
     # The synchronous view is set while the connection is open; reaching the driver
     # through it avoids the greenlet hop of `get_raw_connection()`.
     return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+
+
+async def discard_if_lost(connection: AsyncConnection, lost: bool, error: Exception) -> None:
+    """After a driver error: a dead connection must not go back to the pool.
+
+    SQLAlchemy invalidates it on its own path; here that is ours to do. The error raised
+    is the standard library's, which the package translates to DatabaseUnavailableError.
+    """
+    if lost:
+        await connection.invalidate()
+        raise ConnectionResetError("the connection to the database was lost") from error

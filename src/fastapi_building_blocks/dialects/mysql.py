@@ -8,8 +8,11 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import URL
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
 
 #: Server error numbers (MySQL / MariaDB manuals) and client errors 2003, 2006, 2013.
 _FAILURE_BY_ERRNO = {
@@ -61,6 +64,12 @@ class MySQLDialect(Dialect):
         cursor.execute("SET time_zone = '+00:00'")
         cursor.close()
 
+    def ping(self, dbapi_connection: Any) -> bool:
+        # The protocol's own ping (COM_PING), as SQLAlchemy's pre-ping sends it; ours so the
+        # session's idle window applies.
+        dbapi_connection.ping(False)
+        return True
+
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         # MySQL cannot name the conflict target: any unique key of the table triggers it.
         statement = mysql_insert(table).values(values)
@@ -71,6 +80,14 @@ class MySQLDialect(Dialect):
             first = conflict.columns[0]
             updates = {first: table.c[first]}
         return statement.on_duplicate_key_update(updates)
+
+    def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
+        return AiomysqlPath(dialect)
+
+    def is_driver_error(self, error: BaseException) -> bool:
+        import pymysql
+
+        return isinstance(error, pymysql.err.Error)
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         arguments = getattr(error, "args", ())
@@ -99,6 +116,48 @@ class MySQLDialect(Dialect):
                 failure, constraint=first_match(r"[Cc]onstraint [`']([^`']*)[`']", message)
             )
         return Diagnosis(failure)
+
+
+class AiomysqlPath(DriverPath):
+    """The statement on aiomysql's own cursor; SQLAlchemy still owns the transaction.
+
+    MySQL writes run inside the session's `statement()` transaction (BEGIN/COMMIT through
+    SQLAlchemy), so the commit stays where it was; only `execute` is skipped.
+    """
+
+    async def fetch_one(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        rows = await self.fetch_all(connection, statement, values)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        driver = driver_connection(connection)
+        try:
+            async with driver.cursor() as cursor:
+                await cursor.execute(statement.sql, statement.arguments(values))
+                if not statement.knows_result_types:
+                    statement.learn_result_types([column[1] for column in cursor.description])
+                records = await cursor.fetchall()
+        except Exception as error:
+            await discard_if_lost(connection, driver.closed, error)
+            raise
+        row = statement.row
+        return [row(record) for record in records]
+
+    async def execute(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> int:
+        driver = driver_connection(connection)
+        try:
+            async with driver.cursor() as cursor:
+                # Rows matched, not changed: SQLAlchemy connects with CLIENT.FOUND_ROWS.
+                return int(await cursor.execute(statement.sql, statement.arguments(values)))
+        except Exception as error:
+            await discard_if_lost(connection, driver.closed, error)
+            raise
 
 
 class MariaDBDialect(MySQLDialect):

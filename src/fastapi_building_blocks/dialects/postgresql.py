@@ -21,7 +21,7 @@ from .base import (
     on_conflict_upsert,
     quoted_names,
 )
-from .driver_path import DriverPath, DriverStatement, driver_connection
+from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
 
 #: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
 _FAILURE_BY_SQLSTATE = {
@@ -155,7 +155,7 @@ class AsyncpgPath(DriverPath):
             statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
             return await getattr(prepared, method)(*arguments)
         except Exception as error:
-            await _discard_if_lost(connection, driver, error)
+            await discard_if_lost(connection, driver.is_closed(), error)
             raise
 
     async def execute(
@@ -165,13 +165,6 @@ class AsyncpgPath(DriverPath):
         try:
             status: str = await driver.execute(statement.sql, *statement.arguments(values))
         except Exception as error:
-            await _discard_if_lost(connection, driver, error)
+            await discard_if_lost(connection, driver.is_closed(), error)
             raise
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 0", "INSERT 0 1"
-
-
-async def _discard_if_lost(connection: AsyncConnection, driver: Any, error: Exception) -> None:
-    """A dead connection must not go back to the pool; say the database went away."""
-    if driver.is_closed():
-        await connection.invalidate()
-        raise ConnectionResetError("the connection to the database was lost") from error

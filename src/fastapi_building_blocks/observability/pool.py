@@ -13,7 +13,7 @@ from .opentelemetry import INSTRUMENTATION
 
 
 class PoolMetrics:
-    """`db.client.connection.count` by state (idle / used) and `db.client.connection.max`."""
+    """`db.client.connection.count` by state (idle / used), `.max` and `.pending_requests`."""
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         self._sessions: weakref.WeakSet[SQLAlchemySession] = weakref.WeakSet()
@@ -29,6 +29,13 @@ class PoolMetrics:
             callbacks=[self._max],
             unit="{connection}",
             description="The most connections the pool allows.",
+        )
+
+        meter.create_observable_up_down_counter(
+            "db.client.connection.pending_requests",
+            callbacks=[self._pending],
+            unit="{request}",
+            description="Callers waiting for a pooled connection.",
         )
 
     def watch(self, session: SQLAlchemySession) -> None:
@@ -50,3 +57,9 @@ class PoolMetrics:
                 0, int(getattr(pool, "_max_overflow", 0))
             )
             yield Observation(size, {"db.client.connection.pool.name": session.pool_name})
+
+    def _pending(self, options: CallbackOptions) -> Iterable[Observation]:
+        for session in list(self._sessions):
+            yield Observation(
+                session.pending_requests, {"db.client.connection.pool.name": session.pool_name}
+            )

@@ -260,6 +260,9 @@ class SQLAlchemyRepository(Repository[E, K]):
     def _driver_insert(
         self, path: DriverPath, given: tuple[str, ...], missing: builtins.list[str]
     ) -> DriverStatement | None:
+        if missing and not path.dialect.insert_returning:
+            return None  # MySQL: only SQLAlchemy's execute knows the generated key
+
         def build() -> Any:
             statement = insert(self.table).values({name: bindparam(name) for name in given})
             if missing:
