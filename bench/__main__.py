@@ -124,7 +124,13 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
                 rates[workload][approach].append(await rate(operation, plan.single))
         victims = {
             approach: [make_item(2_000_000 + next(ctx.counter)) for _ in range(plan.single)]
-            for approach in ("repository", "core idiomatic", "core prebuilt", "raw driver")
+            for approach in (
+                "repository",
+                "core idiomatic",
+                "core prebuilt",
+                workloads.CORE_ON_SESSION,
+                "raw driver",
+            )
         }
         await repository.bulk_create([item for rows in victims.values() for item in rows])
         for approach, operation in workloads.delete_by_key(ctx, victims).items():
@@ -207,6 +213,11 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "",
         "- **core idiomatic**: a Core statement built on every call;",
         "- **core prebuilt**: the statement built once, values as bound parameters;",
+        "- **core prebuilt, package session**: the same prebuilt statement on the package's",
+        "  `SQLAlchemySession` (its one-round-trip ping, skipped for connections returned",
+        "  less than 0.5 s ago; autocommit for single statements): what the session's tuning",
+        "  gains, apart from the repository layer. The repository adds its driver path on",
+        "  top (docs/architecture.md).",
         "- **raw driver**: the driver's own API on a connection from the same pool.",
         "- **HTTP** rows: the example service and a minimal FastAPI app on plain prebuilt Core",
         "  (bench/core_app.py), each a real uvicorn process, loaded by a third process; both",

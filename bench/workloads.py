@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fastapi_building_blocks import Filter
 
@@ -21,6 +22,8 @@ from .drivers import AsyncpgDriver, RawDriver
 from .schema import COLUMNS, Item, ItemRepository, items, make_item
 
 Operation = Callable[[], Awaitable[Any]]
+Opener = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+CORE_ON_SESSION = "core prebuilt, package session"
 
 GET = select(items).where(items.c.id == bindparam("key"))
 INSERT = items.insert()
@@ -68,15 +71,18 @@ def get_by_key(ctx: Context) -> dict[str, Operation]:
             statement = select(items).where(items.c.id == next(keys))
             return (await connection.execute(statement)).first()
 
-    async def core_prebuilt() -> Any:
-        async with ctx.engine.connect() as connection:
-            return (await connection.execute(GET, {"key": next(keys)})).first()
+    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
+        async def run() -> Any:
+            async with open_connection() as connection:
+                return (await connection.execute(GET, {"key": next(keys)})).first()
+
+        return run
 
     async def raw() -> Any:
         key = next(keys)
         return await ctx.raw(lambda connection: ctx.driver.get(connection, key))
 
-    return _four(repository, core_idiomatic, core_prebuilt, raw)
+    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=True)
 
 
 def insert_one(ctx: Context) -> dict[str, Operation]:
@@ -89,15 +95,18 @@ def insert_one(ctx: Context) -> dict[str, Operation]:
         async with ctx.engine.begin() as connection:
             await connection.execute(insert(items).values(values_of(fresh())))
 
-    async def core_prebuilt() -> None:
-        async with ctx.engine.begin() as connection:
-            await connection.execute(INSERT, values_of(fresh()))
+    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
+        async def run() -> None:
+            async with open_connection() as connection:
+                await connection.execute(INSERT, values_of(fresh()))
+
+        return run
 
     async def raw() -> None:
         item = fresh()
         await ctx.raw(lambda connection: ctx.driver.insert(connection, item))
 
-    return _four(repository, core_idiomatic, core_prebuilt, raw)
+    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
 
 
 def update_by_key(ctx: Context) -> dict[str, Operation]:
@@ -117,18 +126,21 @@ def update_by_key(ctx: Context) -> dict[str, Operation]:
         async with ctx.engine.begin() as connection:
             await connection.execute(update(items).where(items.c.id == key).values(new))
 
-    async def core_prebuilt() -> None:
-        item = changed()
-        params = {f"new_{name}": value for name, value in values_of(item).items()}
-        params["key"] = item.id
-        async with ctx.engine.begin() as connection:
-            await connection.execute(UPDATE, params)
+    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
+        async def run() -> None:
+            item = changed()
+            params = {f"new_{name}": value for name, value in values_of(item).items()}
+            params["key"] = item.id
+            async with open_connection() as connection:
+                await connection.execute(UPDATE, params)
+
+        return run
 
     async def raw() -> None:
         item = changed()
         await ctx.raw(lambda connection: ctx.driver.update(connection, item))
 
-    return _four(repository, core_idiomatic, core_prebuilt, raw)
+    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
 
 
 def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> dict[str, Operation]:
@@ -143,16 +155,19 @@ def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> dict[str, Ope
         async with ctx.engine.begin() as connection:
             await connection.execute(delete(items).where(items.c.id == key))
 
-    async def core_prebuilt() -> None:
-        key = next(pools["core prebuilt"]).id
-        async with ctx.engine.begin() as connection:
-            await connection.execute(DELETE, {"key": key})
+    def core_prebuilt(open_connection: Opener, approach: str) -> Operation:
+        async def run() -> None:
+            key = next(pools[approach]).id
+            async with open_connection() as connection:
+                await connection.execute(DELETE, {"key": key})
+
+        return run
 
     async def raw() -> None:
         key = next(pools["raw driver"]).id
         await ctx.raw(lambda connection: ctx.driver.delete(connection, key))
 
-    return _four(repository, core_idiomatic, core_prebuilt, raw)
+    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
 
 
 def offset_page(ctx: Context) -> dict[str, Operation]:
@@ -254,13 +269,28 @@ def bulk_create(ctx: Context, rows: int) -> dict[str, Operation]:
     return operations
 
 
-def _four(
-    repository: Operation, core_idiomatic: Operation, core_prebuilt: Operation, raw: Operation
+def _five(
+    repository: Operation,
+    core_idiomatic: Operation,
+    core_prebuilt: Callable[[Opener, str], Operation],
+    raw: Operation,
+    ctx: Context,
+    *,
+    reads: bool,
 ) -> dict[str, Operation]:
+    """The approaches of a single-row workload; Core prebuilt runs twice: on the plain
+    engine, and on the package's own session (same pool, ping and autocommit tuning as the
+    repository), which separates what the tuning gains from what the layer costs."""
+    session = ctx.repository.session
     return {
         "repository": repository,
         "core idiomatic": core_idiomatic,
-        "core prebuilt": core_prebuilt,
+        "core prebuilt": core_prebuilt(
+            ctx.engine.connect if reads else ctx.engine.begin, "core prebuilt"
+        ),
+        CORE_ON_SESSION: core_prebuilt(
+            session.connection if reads else session.statement, CORE_ON_SESSION
+        ),
         "raw driver": raw,
     }
 
