@@ -303,6 +303,7 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
     from fastapi_building_blocks import observability
 
@@ -310,11 +311,13 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))  # as services do
-    hook = observability.OpenTelemetryHook(
-        tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
-    )
+    def recording(sampler: Sampler | None = None) -> observability.OpenTelemetryHook:
+        tracer_provider = TracerProvider(sampler=sampler)
+        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))  # as services do
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        return observability.OpenTelemetryHook(tracer_provider, meter_provider)
+
+    every_call, tenth = recording(), recording(ParentBased(TraceIdRatioBased(0.1)))
     keys = itertools.cycle([item.id for item in ctx.seeded])
 
     @contextmanager
@@ -342,11 +345,20 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
             await mixed()
 
     async def on() -> None:
-        with only(hook):
+        with only(every_call):
+            await mixed()
+
+    async def sampled() -> None:  # spans for 10% of traces; the histogram gets every call
+        with only(tenth):
             await mixed()
 
     async def default() -> None:  # the hook every service has, with no SDK configured
         with only(observability.default_hook):
             await mixed()
 
-    return {"hooks off": off, "default hook, no SDK": default, "OpenTelemetry SDK recording": on}
+    return {
+        "hooks off": off,
+        "default hook, no SDK": default,
+        "OpenTelemetry SDK, every span": on,
+        "OpenTelemetry SDK, 10% of traces": sampled,
+    }

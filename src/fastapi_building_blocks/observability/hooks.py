@@ -19,24 +19,51 @@ SDK is configured): with no active hook an operation pays for nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
 
 logger = logging.getLogger("fastapi_building_blocks.observability")
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One repository or unit-of-work call, named per the database semantic conventions."""
+    """One repository or unit-of-work call, named per the database semantic conventions.
+
+    Repositories reuse one per operation and table (`shared_operation`), so what is
+    derived from it (`attributes`, `span_name`) is computed once, not on every call.
+    """
 
     name: str  # db.operation.name: "get", "create", "commit", ...
     table: str | None  # db.collection.name
     system: str  # db.system.name: "postgresql", "mariadb", "sqlite", ...
     namespace: str | None  # db.namespace: the database name
     pool: str | None = None  # db.client.connection.pool.name: the URL, password masked
+    attributes: dict[str, Any] = field(init=False, repr=False, compare=False)
+    span_name: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        attributes: dict[str, Any] = {"db.system.name": self.system, "db.operation.name": self.name}
+        if self.table:
+            attributes["db.collection.name"] = self.table
+        if self.namespace:
+            attributes["db.namespace"] = self.namespace
+        object.__setattr__(self, "attributes", attributes)
+        span_name = f"{self.name} {self.table}" if self.table else self.name
+        object.__setattr__(self, "span_name", span_name)
+
+
+@functools.lru_cache(maxsize=1024)
+def shared_operation(
+    name: str, table: str | None, system: str, namespace: str | None, pool: str | None
+) -> Operation:
+    """The one `Operation` for these values: repositories ask for it on every call."""
+    return Operation(name, table, system, namespace, pool)
 
 
 @dataclass(slots=True)
@@ -71,53 +98,52 @@ def any_active() -> bool:
     return any(getattr(hook, "active", True) for hook in _hooks)
 
 
-class _Guarded:
-    """One hook's context manager whose own failures are logged, never raised."""
-
-    def __init__(self, hook: Hook, operation: Operation, shared: Observation) -> None:
-        self.hook, self.operation, self.shared = hook, operation, shared
-        self.context: AbstractContextManager[Observation] | None = None
-        self.observation: Observation | None = None
-
-    def __enter__(self) -> None:
-        try:
-            self.context = self.hook(self.operation)
-            self.observation = self.context.__enter__()
-        except Exception:
-            logger.exception("observability hook %r failed on enter; skipped", self.hook)
-            self.context = None
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.context is None:
-            return
-        if self.observation is not None:
-            self.observation.rows = self.shared.rows
-        try:
-            self.context.__exit__(*exc_info)  # type: ignore[arg-type]
-        except Exception as error:
-            if error is not exc_info[1]:  # the operation's own error goes on regardless
-                logger.exception("observability hook %r failed on exit; ignored", self.hook)
-
-
-@contextmanager
-def observing(operation: Operation, *, encloses_operations: bool = False) -> Iterator[Observation]:
+class observing:  # noqa: N801 - used like the function it replaced: `with observing(op):`
     """Run every registered hook around one operation.
 
     A repository operation called from inside another (`get_by_id` calls `get`) is
     observed once, as the outer one. A unit of work `encloses_operations`: those inside
-    it are observed as its children.
+    it are observed as its children. A hook that raises is logged and skipped; the
+    operation goes on. A class, not a generator: this runs on every operation.
     """
-    observation = Observation()
-    active = [hook for hook in _hooks if getattr(hook, "active", True)]
-    if not active or _inside.get():
-        yield observation
-        return
-    token = None if encloses_operations else _inside.set(True)
-    try:
-        with ExitStack() as stack:
-            for hook in active:
-                stack.enter_context(_Guarded(hook, operation, observation))
-            yield observation
-    finally:
-        if token is not None:
-            _inside.reset(token)
+
+    __slots__ = ("_encloses", "_entered", "_operation", "_token", "observation")
+
+    def __init__(self, operation: Operation, *, encloses_operations: bool = False) -> None:
+        self._operation = operation
+        self._encloses = encloses_operations
+        self._entered: list[tuple[Hook, AbstractContextManager[Observation], Observation]] = []
+        self._token: Token[bool] | None = None
+        self.observation = Observation()
+
+    def __enter__(self) -> Observation:
+        if _inside.get():
+            return self.observation
+        for hook in _hooks:
+            if not getattr(hook, "active", True):
+                continue
+            try:
+                context = hook(self._operation)
+                self._entered.append((hook, context, context.__enter__()))
+            except Exception:
+                logger.exception("observability hook %r failed on enter; skipped", hook)
+        if self._entered and not self._encloses:
+            self._token = _inside.set(True)
+        return self.observation
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _inside.reset(self._token)
+        rows = self.observation.rows
+        for hook, context, observation in reversed(self._entered):
+            observation.rows = rows
+            try:
+                context.__exit__(exc_type, error, traceback)
+            except Exception as failure:
+                if failure is not error:  # the operation's own error goes on regardless
+                    logger.exception("observability hook %r failed on exit; ignored", hook)

@@ -11,13 +11,11 @@ providers), the hook steps aside entirely: not even no-op spans are made.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import SpanKind, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from sqlalchemy import exc as sa_exc
 
 from .hooks import Observation, Operation
@@ -36,14 +34,14 @@ class OpenTelemetryHook:
         meter_provider: MeterProvider | None = None,
     ) -> None:
         self._explicit = tracer_provider is not None
-        self._tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
+        self.tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION, meter_provider=meter_provider)
-        self._timeouts = meter.create_counter(
+        self.timeouts = meter.create_counter(
             "db.client.connection.timeouts",
             unit="{timeout}",
             description="Waits for a pooled connection that ran out of time.",
         )
-        self._duration = meter.create_histogram(
+        self.duration = meter.create_histogram(
             "db.client.operation.duration",
             unit="s",
             description="Duration of database client operations.",
@@ -57,35 +55,55 @@ class OpenTelemetryHook:
             trace.get_tracer_provider(), trace.ProxyTracerProvider
         )
 
-    @contextmanager
-    def __call__(self, operation: Operation) -> Iterator[Observation]:
-        attributes: dict[str, Any] = {
-            "db.system.name": operation.system,
-            "db.operation.name": operation.name,
-        }
-        if operation.table:
-            attributes["db.collection.name"] = operation.table
-        if operation.namespace:
-            attributes["db.namespace"] = operation.namespace
-        name = f"{operation.name} {operation.table}" if operation.table else operation.name
-        observation = Observation()
-        started = time.perf_counter()
+    def __call__(self, operation: Operation) -> OperationSpan:
+        return OperationSpan(self, operation)
+
+
+class OperationSpan:
+    """The span and the histogram point of one operation.
+
+    What `start_as_current_span` does (current span, exception event, ERROR status), as
+    a plain class: its generator-based context managers cost a third of the hook.
+    """
+
+    __slots__ = ("_hook", "_observation", "_operation", "_span", "_started", "_token")
+
+    def __init__(self, hook: OpenTelemetryHook, operation: Operation) -> None:
+        self._hook, self._operation = hook, operation
+        self._observation = Observation()
+
+    def __enter__(self) -> Observation:
+        operation = self._operation
+        self._span: Span = self._hook.tracer.start_span(
+            operation.span_name, kind=SpanKind.CLIENT, attributes=operation.attributes
+        )
+        self._token = context.attach(trace.set_span_in_context(self._span))
+        self._started = time.perf_counter()
+        return self._observation
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        elapsed = time.perf_counter() - self._started
+        span, operation = self._span, self._operation
+        attributes = operation.attributes
         try:
-            with self._tracer.start_as_current_span(
-                name, kind=SpanKind.CLIENT, attributes=attributes
-            ) as span:
-                try:
-                    yield observation
-                except BaseException as error:
-                    attributes["error.type"] = type(error).__qualname__
-                    span.set_attribute("error.type", attributes["error.type"])
-                    if isinstance(error.__cause__, sa_exc.TimeoutError):  # the pool ran dry
-                        pool = {"db.client.connection.pool.name": operation.pool or ""}
-                        self._timeouts.add(1, pool)
-                    raise
-                finally:
-                    if observation.rows is not None:
-                        span.set_attribute("db.response.returned_rows", observation.rows)
+            context.detach(self._token)
+            if error is not None:
+                attributes = {**attributes, "error.type": type(error).__qualname__}
+                span.set_attribute("error.type", attributes["error.type"])
+                if isinstance(error, Exception):  # not cancellation: use_span's rule
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                if isinstance(error.__cause__, sa_exc.TimeoutError):  # the pool ran dry
+                    pool = {"db.client.connection.pool.name": operation.pool or ""}
+                    self._hook.timeouts.add(1, pool)
+            if self._observation.rows is not None:
+                span.set_attribute("db.response.returned_rows", self._observation.rows)
         finally:
+            span.end()
             # After the span has ended: the point costs no exemplar of its own span.
-            self._duration.record(time.perf_counter() - started, attributes)
+            self._hook.duration.record(elapsed, attributes)

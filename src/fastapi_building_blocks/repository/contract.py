@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from sqlalchemy import Table
 
 from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
-from ..observability.hooks import Operation, any_active, observing
+from ..observability.hooks import any_active, observing, shared_operation
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import CheckedFilter, QueryPolicy
@@ -49,7 +49,8 @@ def observed(name: str) -> Callable[[Method], Method]:
         async def run(self: Repository[Any, Any], *args: Any, **kwargs: Any) -> Any:
             if not any_active() or (database := self._observed_database()) is None:
                 return await method(self, *args, **kwargs)
-            with observing(Operation(name, self.table.name, *database)) as observation:
+            operation = shared_operation(name, self.table.name, *database)
+            with observing(operation) as observation:
                 result = await method(self, *args, **kwargs)
                 observation.rows = _row_count(result)
                 return result
