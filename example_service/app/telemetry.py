@@ -5,7 +5,11 @@
   metrics go, over OTLP/gRPC (nothing is exported over OTLP when it is unset);
 - OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL: how often they are sent;
 - OTEL_TRACES_SAMPLER (+ _ARG): how many traces are kept;
-- OTEL_SDK_DISABLED=true: no SDK at all.
+- OTEL_SDK_DISABLED=true: no SDK at all;
+- OTEL_SEMCONV_STABILITY_OPT_IN: "http" unless set, so HTTP spans and metrics follow
+  the stable conventions (`http.server.request.duration`, seconds) as the database ones
+  do and the dashboard expects; the FastAPI instrumentation's default is still the old
+  `http.server.duration` in milliseconds.
 Metrics are also served for Prometheus at /metrics.
 """
 
@@ -38,6 +42,7 @@ def _configure_sdk() -> PoolMetrics | None:
     """Global providers, once per process (OpenTelemetry allows setting them only once)."""
     global _configured
     if _configured is None and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true":
+        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")  # read on first use
         resource = Resource.create()
         readers: list[MetricReader] = [PrometheusMetricReader()]
         tracer_provider = TracerProvider(resource=resource)

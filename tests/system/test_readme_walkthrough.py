@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
 from tests.service.conftest import migrate
-from tests.system.service_process import free_port, running_service
+from tests.system.service_process import ROOT, free_port, running_service
 
 ALICE = {"first_name": "Alice", "last_name": "Test", "email": "alice@test.com", "username": "alice"}
 
@@ -63,37 +65,79 @@ def test_prometheus_can_scrape_the_operation_histogram(server: str) -> None:
     assert "db_client_connection_count" in families
 
 
-@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
-def test_a_real_prometheus_scrapes_the_service(server: str, tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    assert binary, "tests/servers/ensure.sh installs Debian's prometheus package"
-    target = server.removeprefix("http://")
-    (tmp_path / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s}\n"
-        f"scrape_configs: [{{job_name: service, static_configs: [{{targets: ['{target}']}}]}}]\n"
-    )
-    port = free_port()
-    prometheus = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        httpx.post(f"{server}/api/v1/users/", json=ALICE, timeout=10)
-        query = 'db_client_operation_duration_seconds_count{db_operation_name="create"}'
-        found: list[object] = []
-        deadline = time.monotonic() + 60
-        while not found and time.monotonic() < deadline:
+DASHBOARD = ROOT / "example_service/observability/grafana/dashboards/example-service.json"
+
+
+def dashboard_queries() -> dict[str, str]:
+    """Every PromQL expression the demo stack's Grafana dashboard plots, by legend."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return {
+        f"{panel['title']}: {target['legendFormat']}": target["expr"]
+        for panel in panels
+        for target in panel["targets"]
+    }
+
+
+class Prometheus:
+    """Debian's prometheus binary scraping one target every second."""
+
+    def __init__(self, target: str, directory: Path) -> None:
+        binary = shutil.which("prometheus")
+        assert binary, "tests/servers/ensure.sh installs Debian's prometheus package"
+        job = f"{{job_name: service, static_configs: [{{targets: ['{target}']}}]}}"
+        (directory / "prometheus.yml").write_text(
+            f"global: {{scrape_interval: 1s}}\nscrape_configs: [{job}]\n"
+        )
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={directory / 'prometheus.yml'}",
+             f"--storage.tsdb.path={directory / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def query(self, expression: str) -> dict[str, Any]:
+        """The API's answer; status "error" for an expression Prometheus cannot parse."""
+        answer = httpx.get(
+            f"http://127.0.0.1:{self.port}/api/v1/query", params={"query": expression}, timeout=5
+        )
+        return answer.json()  # type: ignore[no-any-return]
+
+    def wait_for(self, expression: str, seconds: float = 60) -> list[Any]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
             time.sleep(1)
             try:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5
-                ).json()
-                found = answer["data"]["result"]
+                found: list[Any] = self.query(expression)["data"]["result"]
             except (httpx.TransportError, KeyError, ValueError):
                 continue
-    finally:
-        prometheus.terminate()
-        prometheus.wait(timeout=30)
+            if found:
+                return found
+        return []
 
-    assert found, "Prometheus never stored the operation histogram"
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_a_real_prometheus_scrapes_the_service_and_every_dashboard_query_has_data(
+    server: str, tmp_path: Path
+) -> None:
+    prometheus = Prometheus(server.removeprefix("http://"), tmp_path)
+    try:
+        httpx.post(f"{server}/api/v1/users/", json=ALICE, timeout=10)
+        httpx.post(f"{server}/api/v1/users/", json=ALICE, timeout=10)  # 409: a database error
+        stored = prometheus.wait_for(
+            'db_client_operation_duration_seconds_count{db_operation_name="create"}'
+        )
+        time.sleep(3)  # rate() needs two scrapes of the same series
+        answers = {legend: prometheus.query(expr) for legend, expr in dashboard_queries().items()}
+    finally:
+        prometheus.stop()
+
+    assert stored, "Prometheus never stored the operation histogram"
+    for legend, answer in answers.items():
+        assert answer["status"] == "success", f"{legend}: {answer}"
+    empty = {legend for legend, answer in answers.items() if not answer["data"]["result"]}
+    assert empty == {"Errors: 5xx {{http_route}}"}  # the service answered no 5xx
