@@ -75,16 +75,14 @@ class PostgreSQLDialect(Dialect):
         ):
             return False
         dialect = connection.dialect
-        processors = [
-            table.columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        ]
-        records = [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(processors, (row[name] for name in names), strict=True)
-            )
-            for row in rows
-        ]
+        columns = []
+        for name in names:  # column by column: one loop per converted column, none per row
+            values = [row[name] for row in rows]
+            process = table.columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                values = [None if value is None else process(value) for value in values]
+            columns.append(values)
+        records = list(zip(*columns, strict=True))
         raw: Any = (await connection.get_raw_connection()).driver_connection
         if connection.in_transaction() and not raw.is_in_transaction():
             await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy sends BEGIN lazily
