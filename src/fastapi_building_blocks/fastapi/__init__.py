@@ -4,6 +4,8 @@ from .crud import CursorPageOut, PageOut, crud_router, parse_filters, parse_sort
 from .dependencies import (
     Database,
     Work,
+    database,
+    database_named,
     get_database,
     get_unit_of_work,
     open_databases,
@@ -20,6 +22,8 @@ __all__ = [
     "PageOut",
     "Work",
     "crud_router",
+    "database",
+    "database_named",
     "get_database",
     "get_unit_of_work",
     "health_router",

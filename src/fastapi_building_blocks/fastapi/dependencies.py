@@ -2,6 +2,10 @@
 
     Users = Annotated[UserRepository, repository(UserRepository)]            # own transactions
     Work = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+    Archive = Annotated[EventRepository, repository(EventRepository, database="archive")]
+
+`open_databases(app, {"default": ..., "archive": ...})` names the databases; routes pick
+theirs in code (`repository(..., database=...)`, `database(name)`).
 
 A unit of work handed out per request commits when the route returns normally and rolls
 back when it raises, before the response is sent: a failed commit is an error response,
@@ -40,13 +44,23 @@ async def open_databases(
             await session.disconnect()
 
 
-def get_database(request: Request, name: str = DEFAULT) -> SQLAlchemySession:
+def database_named(request: Request, name: str = DEFAULT) -> SQLAlchemySession:
+    """The app's database `name`, as `open_databases` registered it."""
     databases: dict[str, SQLAlchemySession] = request.app.state.databases
     return databases[name]
 
 
+# Every dependency here is async: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop on every request. None takes a parameter FastAPI could fill from
+# the query string: which database serves a route is the code's choice, never a client's.
+
+
+async def get_database(request: Request) -> SQLAlchemySession:
+    return database_named(request)
+
+
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async with UnitOfWork(get_database(request)) as uow:
+    async with UnitOfWork(database_named(request)) as uow:
         yield uow
         await uow.commit()
 
@@ -55,11 +69,20 @@ Database = Annotated[SQLAlchemySession, Depends(get_database)]
 Work = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
 
 
-def repository(repository_type: Callable[[Any], R]) -> Any:
-    """`Depends` that builds `repository_type` on the default database (own transactions)."""
+def database(name: str) -> Any:
+    """`Depends` on the app's database `name`: one app, several databases."""
 
-    def build(database: Database) -> R:
-        return repository_type(database)
+    async def named(request: Request) -> SQLAlchemySession:
+        return database_named(request, name)
+
+    return Depends(named)
+
+
+def repository(repository_type: Callable[[Any], R], database: str = DEFAULT) -> Any:
+    """`Depends` that builds `repository_type` on the app's `database` (own transactions)."""
+
+    async def build(request: Request) -> R:
+        return repository_type(database_named(request, database))
 
     return Depends(build)
 
@@ -67,7 +90,7 @@ def repository(repository_type: Callable[[Any], R]) -> Any:
 def repository_in_unit_of_work(repository_type: Callable[[Any], R]) -> Any:
     """`Depends` that builds `repository_type` in the request's unit of work."""
 
-    def build(uow: Work) -> R:
+    async def build(uow: Work) -> R:
         return repository_type(uow)
 
     return Depends(build)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from opentelemetry import trace
@@ -54,23 +52,35 @@ class SlowOperationHook:
     def __init__(self, threshold_seconds: float) -> None:
         self.threshold_seconds = threshold_seconds
 
-    @contextmanager
-    def __call__(self, operation: Operation) -> Iterator[Observation]:
-        observation = Observation()
-        started = time.perf_counter()
-        try:
-            yield observation
-        finally:
-            elapsed = time.perf_counter() - started
-            if elapsed > self.threshold_seconds:
-                slow_logger.warning(
-                    "slow %s on %s: %.1f ms",
-                    operation.name,
-                    operation.table or operation.namespace,
-                    elapsed * 1000,
-                    extra={
-                        "operation": operation.name,
-                        "table": operation.table,
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
-                )
+    def __call__(self, operation: Operation) -> _Timed:
+        return _Timed(self.threshold_seconds, operation)
+
+
+class _Timed:
+    """One operation's clock. A class, not a generator: every operation runs it."""
+
+    __slots__ = ("_operation", "_started", "_threshold")
+
+    def __init__(self, threshold_seconds: float, operation: Operation) -> None:
+        self._threshold, self._operation = threshold_seconds, operation
+
+    def __enter__(self) -> Observation:
+        self._started = time.perf_counter()
+        return Observation()
+
+    def __exit__(self, *exc_info: object) -> None:
+        elapsed = time.perf_counter() - self._started
+        if elapsed <= self._threshold:
+            return
+        operation = self._operation
+        slow_logger.warning(
+            "slow %s on %s: %.1f ms",
+            operation.name,
+            operation.table or operation.namespace,
+            elapsed * 1000,
+            extra={
+                "operation": operation.name,
+                "table": operation.table,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
