@@ -119,14 +119,19 @@ class DriverPath(ABC):
     def compile(self, statement: ClauseElement, supplied: Collection[str]) -> DriverStatement:
         return DriverStatement(statement, self.dialect, supplied)
 
-    @abstractmethod
     async def fetch_one(
         self,
         connection: AsyncConnection,
         statement: DriverStatement,
         values: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        """The first row `statement` returns (a SELECT or a RETURNING), or None."""
+        """The first row `statement` returns (a SELECT or a RETURNING), or None.
+
+        By-key statements return one row at most, so reading them all costs nothing;
+        a driver with a cheaper single-row call overrides this.
+        """
+        rows = await self.fetch_all(connection, statement, values)
+        return rows[0] if rows else None
 
     @abstractmethod
     async def fetch_all(

@@ -125,12 +125,6 @@ class AiomysqlPath(DriverPath):
     SQLAlchemy), so the commit stays where it was; only `execute` is skipped.
     """
 
-    async def fetch_one(
-        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        rows = await self.fetch_all(connection, statement, values)
-        return rows[0] if rows else None
-
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> list[dict[str, Any]]:

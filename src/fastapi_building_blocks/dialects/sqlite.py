@@ -110,12 +110,6 @@ def _strip_table(qualified: tuple[str, ...]) -> tuple[str, ...]:
 class AiosqlitePath(DriverPath):
     """One hop to aiosqlite's thread per statement; the driver is in autocommit already."""
 
-    async def fetch_one(
-        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        rows = await self.fetch_all(connection, statement, values)
-        return rows[0] if rows else None
-
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
