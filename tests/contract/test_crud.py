@@ -202,6 +202,18 @@ async def test_bulk_create_generates_auto_increment_keys(parents: Any) -> None:
     assert all(isinstance(parent.id, int) for parent in stored)
 
 
+async def test_bulk_create_mixes_given_and_generated_keys(parents: Any) -> None:
+    given = [Parent(label="given", id=1_000_000)]
+    await parents.bulk_create([Parent(label="a"), *given, Parent(label="b")])
+
+    stored = {parent.label: parent.id for parent in await parents.list()}
+
+    assert stored["given"] == 1_000_000
+    assert isinstance(stored["a"], int)
+    assert isinstance(stored["b"], int)
+    assert len(set(stored.values())) == 3
+
+
 async def test_upsert_inserts_then_updates_the_same_row(things: Any) -> None:
     original = make_thing(1)
 

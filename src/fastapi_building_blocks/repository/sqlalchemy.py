@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Literal
@@ -277,8 +278,8 @@ class SQLAlchemyRepository(Repository[E, K]):
             if await self._dialect.bulk_insert(connection, self.table, rows):
                 return len(rows)
             for start in range(0, len(rows), batch_size):
-                batch = _uniform_keys(rows[start : start + batch_size])
-                await connection.execute(self._insert, batch)
+                for batch in _same_columns(rows[start : start + batch_size]):
+                    await connection.execute(self._insert, batch)
         return len(rows)
 
     async def _update_key(
@@ -348,12 +349,14 @@ def _dicts(result: Result[Any]) -> builtins.list[Mapping[Any, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _uniform_keys(batch: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-    """One executemany needs the same keys in every row: fill defaults left out by some."""
-    names = set().union(*batch)
-    if all(len(row) == len(names) for row in batch):
-        return batch
-    return [{name: row.get(name) for name in names} for row in batch]
+def _same_columns(rows: builtins.list[dict[str, Any]]) -> Iterator[builtins.list[dict[str, Any]]]:
+    """Runs of consecutive rows naming the same columns: one executemany each.
+
+    A row that left out a defaulted column (no key given) must not share a statement
+    with rows that name it: filling in NULL would bypass the default.
+    """
+    for _, run in itertools.groupby(rows, key=lambda row: row.keys()):
+        yield builtins.list(run)
 
 
 class _TranslatingConnection:
