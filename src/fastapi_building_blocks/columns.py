@@ -70,6 +70,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     @staticmethod
     def normalize(value: datetime) -> datetime:
         """The value as it reads back: the same instant in UTC; naive values are refused."""
+        if value.tzinfo is UTC:  # the common case, and bulk loads convert every row
+            return value
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime: give it a timezone (e.g. datetime.now(UTC))")
         return value.astimezone(UTC)

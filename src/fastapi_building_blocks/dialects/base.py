@@ -124,9 +124,12 @@ class Dialect:
         raise NotImplementedError(f"upsert is not supported on {self.name}")
 
     async def bulk_insert(
-        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+        self, connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
     ) -> bool:
-        """Load `rows` faster than executemany if this database can; False if it did not."""
+        """Load `rows` faster than executemany if this database can; False if it did not.
+
+        The rows are the repository's own: a dialect may convert their values in place.
+        """
         return False
 
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:

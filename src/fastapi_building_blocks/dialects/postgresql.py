@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -61,13 +62,14 @@ class PostgreSQLDialect(Dialect):
         return on_conflict_upsert(postgresql_insert(table).values(values), table, conflict)
 
     async def bulk_insert(
-        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+        self, connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
     ) -> bool:
         """COPY, through the pooled asyncpg connection, inside the caller's transaction.
 
         Used only where it is safe: every row names the same columns and no column left
         out needs a Python-side default. Values pass SQLAlchemy's own bind processors, so
-        they are converted exactly as on the executemany path.
+        they are converted exactly as on the executemany path (in place: the rows are the
+        repository's own).
         """
         names = list(rows[0])
         if any(len(row) != len(names) for row in rows) or any(
@@ -75,14 +77,17 @@ class PostgreSQLDialect(Dialect):
         ):
             return False
         dialect = connection.dialect
-        columns = []
-        for name in names:  # column by column: one loop per converted column, none per row
-            values = [row[name] for row in rows]
+        for name in names:  # in place, one loop per column that needs converting
             process = table.columns[name].type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
-                values = [None if value is None else process(value) for value in values]
-            columns.append(values)
-        records = list(zip(*columns, strict=True))
+                for row in rows:
+                    if (value := row[name]) is not None:
+                        row[name] = process(value)
+        records = (
+            list(map(operator.itemgetter(*names), rows))
+            if len(names) > 1
+            else [(row[names[0]],) for row in rows]
+        )
         raw: Any = (await connection.get_raw_connection()).driver_connection
         if connection.in_transaction() and not raw.is_in_transaction():
             await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy sends BEGIN lazily
