@@ -78,6 +78,19 @@ async def test_get_create_update_delete_by_key_skip_sqlalchemys_execute(
     assert sqlalchemy_executions == []
 
 
+async def test_bulk_create_sends_its_batches_straight_to_the_driver(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    things = SQLThings(session)
+    rows = [make_thing(n) for n in range(250)]
+
+    inserted = await things.bulk_create(rows, batch_size=100)
+
+    assert inserted == 250
+    assert sqlalchemy_executions == []  # PostgreSQL: COPY; the others: the driver's executemany
+    assert [await things.get(thing.id) for thing in rows[::25]] == rows[::25]
+
+
 async def test_a_key_generated_by_the_database_comes_back_through_returning(
     session: SQLAlchemySession, sqlalchemy_executions: list[Any]
 ) -> None:
@@ -150,6 +163,22 @@ async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_w
         code = (await connection.execute(labelled.select())).one().code
     assert created.id is not None
     assert code == "from-python"
+
+
+async def test_a_bulk_create_that_needs_a_python_default_goes_the_normal_way(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    async with session.transaction() as connection:
+        await connection.run_sync(defaults.drop_all)
+        await connection.run_sync(defaults.create_all)
+    sqlalchemy_executions.clear()
+
+    await SQLLabelled(session).bulk_create([Labelled(label=f"l{n}") for n in range(3)])
+
+    assert [type(statement).__name__ for statement in sqlalchemy_executions] == ["Insert"]
+    async with session.connection() as connection:
+        rows = (await connection.execute(labelled.select())).all()
+    assert [row.code for row in rows] == ["from-python"] * 3
 
 
 @pytest.mark.parametrize(("url", "who", "kill"), LOST_CONNECTION)

@@ -8,6 +8,7 @@ connection SQLAlchemy's pool checked out, so pooling, pre-ping and pool metrics 
 change. PostgreSQL (asyncpg, which prepares and caches each statement) and SQLite
 (aiosqlite, one thread hop per statement) and MySQL / MariaDB (aiomysql) have a path;
 SQL Server does not (aioodbc could, but there is no server here to measure or test it).
+`bulk_create`'s batches take it too, through the driver's executemany (COPY on PostgreSQL).
 
 What stays exactly as on the normal path: the SQL (SQLAlchemy compiles it for the dialect),
 value conversion (each type's own bind and result processors) and error translation.
@@ -18,6 +19,7 @@ instrumentation, `echo`).
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, cast
@@ -85,6 +87,10 @@ class DriverStatement:
             for name, process in self._parameters
         ]
 
+    def arguments_many(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """`arguments` for many rows at once (an INSERT's: it carries no constants)."""
+        return positional_rows(rows, self._parameters)
+
     @property
     def knows_result_types(self) -> bool:
         return self._result_processors is not None
@@ -144,6 +150,38 @@ class DriverPath(ABC):
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> int:
         """Run a write; the number of rows it matched."""
+
+    async def execute_many(
+        self,
+        connection: AsyncConnection,
+        statement: DriverStatement,
+        rows: Sequence[dict[str, Any]],
+    ) -> bool:
+        """Run an INSERT once per row in one driver call, inside the connection's transaction.
+
+        False leaves the rows to SQLAlchemy's executemany: a driver overrides this only
+        where its own call is inside SQLAlchemy's transaction and faster than Core's.
+        """
+        return False
+
+
+def positional_rows(
+    rows: Sequence[dict[str, Any]], parameters: Sequence[tuple[str, Processor]]
+) -> list[tuple[Any, ...]]:
+    """The rows as tuples in `parameters` order, each value converted by its processor.
+
+    Column by column and in place (the rows are the repository's own): a loop per column
+    that needs converting, none per value that does not; the tuples come from itemgetter.
+    """
+    for name, process in parameters:
+        if process is not None:
+            for row in rows:
+                if (value := row[name]) is not None:
+                    row[name] = process(value)
+    names = [name for name, _ in parameters]
+    if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
+        return [(row[names[0]],) for row in rows]
+    return list(map(operator.itemgetter(*names), rows))
 
 
 def driver_connection(connection: AsyncConnection) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -152,6 +152,23 @@ class AiomysqlPath(DriverPath):
         except Exception as error:
             await discard_if_lost(connection, driver.closed, error)
             raise
+
+    async def execute_many(
+        self,
+        connection: AsyncConnection,
+        statement: DriverStatement,
+        rows: Sequence[dict[str, Any]],
+    ) -> bool:
+        # Not in autocommit: the rows join the transaction SQLAlchemy commits. aiomysql
+        # folds them into multi-row INSERTs, as SQLAlchemy's executemany does through it.
+        driver = driver_connection(connection)
+        try:
+            async with driver.cursor() as cursor:
+                await cursor.executemany(statement.sql, statement.arguments_many(rows))
+        except Exception as error:
+            await discard_if_lost(connection, driver.closed, error)
+            raise
+        return True
 
 
 class MariaDBDialect(MySQLDialect):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +21,13 @@ from .base import (
     on_conflict_upsert,
     quoted_names,
 )
-from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
+from .driver_path import (
+    DriverPath,
+    DriverStatement,
+    discard_if_lost,
+    driver_connection,
+    positional_rows,
+)
 
 #: SQLSTATE codes (PostgreSQL appendix A) and what they mean to the package.
 _FAILURE_BY_SQLSTATE = {
@@ -77,17 +82,11 @@ class PostgreSQLDialect(Dialect):
         ):
             return False
         dialect = connection.dialect
-        for name in names:  # in place, one loop per column that needs converting
-            process = table.columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                for row in rows:
-                    if (value := row[name]) is not None:
-                        row[name] = process(value)
-        records = (
-            list(map(operator.itemgetter(*names), rows))
-            if len(names) > 1
-            else [(row[names[0]],) for row in rows]
-        )
+        processors = [
+            (name, table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        ]
+        records = positional_rows(rows, processors)
         raw: Any = (await connection.get_raw_connection()).driver_connection
         if connection.in_transaction() and not raw.is_in_transaction():
             await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy sends BEGIN lazily

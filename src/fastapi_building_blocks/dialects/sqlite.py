@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -127,3 +127,15 @@ class AiosqlitePath(DriverPath):
             statement.sql, statement.arguments(values)
         )
         return int(cursor.rowcount)
+
+    async def execute_many(
+        self,
+        connection: AsyncConnection,
+        statement: DriverStatement,
+        rows: Sequence[dict[str, Any]],
+    ) -> bool:
+        # The session sent BEGIN when the transaction began: this runs inside it.
+        await driver_connection(connection).executemany(
+            statement.sql, statement.arguments_many(rows)
+        )
+        return True

@@ -277,10 +277,23 @@ class SQLAlchemyRepository(Repository[E, K]):
         async with self._connection("transaction") as connection:
             if await self._dialect.bulk_insert(connection, self.table, rows):
                 return len(rows)
+            path = self.session.driver_path
             for start in range(0, len(rows), batch_size):
                 for batch in _same_columns(rows[start : start + batch_size]):
-                    await connection.execute(self._insert, batch)
+                    if not await self._insert_through_driver(path, connection, batch):
+                        await connection.execute(self._insert, batch)
         return len(rows)
+
+    async def _insert_through_driver(
+        self,
+        path: DriverPath | None,
+        connection: AsyncConnection,
+        rows: builtins.list[dict[str, Any]],
+    ) -> bool:
+        """One executemany straight to the driver, where it has a path that can take it."""
+        if path is None or (statement := self._driver_insert(path, tuple(rows[0]), [])) is None:
+            return False
+        return await path.execute_many(connection, statement, rows)
 
     async def _update_key(
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
