@@ -177,7 +177,7 @@ def offset_page(ctx: Context) -> dict[str, Operation]:
         where = (items.c.category == "c7", items.c.active == True)  # noqa: E712
         count = select(func.count()).select_from(items).where(*where)
         page = (
-            select(items).where(*where).order_by(items.c.score.desc(), items.c.id)
+            select(items).where(*where).order_by(items.c.score.desc(), items.c.id.desc())
             .limit(PAGE_SIZE).offset(2 * PAGE_SIZE)
         )  # fmt: skip
         return count, page
@@ -208,14 +208,16 @@ def offset_page(ctx: Context) -> dict[str, Operation]:
 def keyset_page(ctx: Context, cursor: str, last: Item) -> dict[str, Operation]:
     """The page after `last` in descending score order, 50 rows."""
 
-    def statement() -> Any:
+    def statement() -> Any:  # the repository's shape: ties in the sort's direction, a bound
         after = or_(
             items.c.score < bindparam("score"),
-            (items.c.score == bindparam("score")) & (items.c.id > bindparam("key")),
+            (items.c.score == bindparam("score")) & (items.c.id < bindparam("key")),
         )
         return (
-            select(items).where(items.c.category == "c7", items.c.active == True, after)  # noqa: E712
-            .order_by(items.c.score.desc(), items.c.id).limit(PAGE_SIZE + 1)
+            select(items)
+            .where(items.c.category == "c7", items.c.active == True)  # noqa: E712
+            .where(items.c.score <= bindparam("score"), after)
+            .order_by(items.c.score.desc(), items.c.id.desc()).limit(PAGE_SIZE + 1)
         )  # fmt: skip
 
     prebuilt = statement()

@@ -127,6 +127,20 @@ async def test_several_sort_keys_apply_in_order(twelve: Any) -> None:
     assert scores(found) == [11, 8, 5, 2, 10, 7, 4, 1, 9, 6, 3, 0]
 
 
+async def test_ties_are_broken_by_the_key_in_the_direction_of_the_last_sort_key(
+    things: Any,
+) -> None:
+    tied = [make_thing(n, score=7) for n in range(4)]
+    await things.bulk_create(tied)
+    keys = sorted(thing.id for thing in tied)
+
+    ascending = await things.list(sort=["score"])
+    descending = await things.list(sort=["-score"])
+
+    assert [thing.id for thing in ascending] == keys
+    assert [thing.id for thing in descending] == keys[::-1]  # an index scan backwards
+
+
 @pytest.mark.parametrize("sort", [["nope"], ["payload"], ["score", "-score"]])
 async def test_a_bad_sort_is_an_invalid_filter_error(twelve: Any, sort: list[str]) -> None:
     with pytest.raises(InvalidFilterError):

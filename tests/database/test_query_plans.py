@@ -6,6 +6,7 @@ the shape that ran 5x slower elsewhere when a boolean became `IS true`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -120,6 +121,58 @@ async def test_a_keyset_page_uses_the_index_for_its_filter(session: SQLAlchemySe
     )
 
     assert "ix_plan_orders_region_amount" in await plan_of(session, statement, parameters)
+
+
+#: How each EXPLAIN says the index range starts at the cursor's amount, not at the top.
+RANGE_FROM_CURSOR = {
+    "sqlite": "(region=? AND amount<?)",
+    "postgresql": "AND (amount <= ",
+    "mysql": "range",
+}
+
+
+async def test_a_keyset_page_starts_its_index_range_at_the_cursor(
+    session: SQLAlchemySession,
+) -> None:
+    orders_repository = Orders(session)
+    first = await orders_repository.keyset_page(PAGE_FILTERS, sort=["-amount"], limit=50)
+
+    [(statement, parameters)] = await emitted(
+        session,
+        lambda: orders_repository.keyset_page(
+            PAGE_FILTERS, sort=["-amount"], limit=50, cursor=first.next_cursor
+        ),
+    )
+
+    plan = await plan_of(session, statement, parameters)
+    assert RANGE_FROM_CURSOR[session.dialect.name] in plan
+    assert "filesort" not in plan  # MariaDB: ties broken the index's way, no sort at all
+
+
+#: How each EXPLAIN says it sorts every matching row (not just ties within one amount).
+FULL_SORT = {
+    "sqlite": r"USE TEMP B-TREE FOR ORDER BY",
+    "postgresql": r"(?<!Incremental )Sort  \(",
+    "mysql": r"filesort",
+}
+
+
+async def test_a_descending_offset_page_reads_the_index_in_order(
+    session: SQLAlchemySession,
+) -> None:
+    orders_repository = Orders(session)
+
+    sent = await emitted(
+        session, lambda: orders_repository.search(PAGE_FILTERS, sort=["-amount"], page=3)
+    )
+
+    [page_plan] = [
+        await plan_of(session, statement, parameters)
+        for statement, parameters in sent
+        if "ORDER BY" in statement
+    ]
+    assert "ix_plan_orders_region_amount" in page_plan
+    assert re.search(FULL_SORT[session.dialect.name], page_plan) is None
 
 
 async def test_booleans_are_compared_with_equals_not_is(session: SQLAlchemySession) -> None:

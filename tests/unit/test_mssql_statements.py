@@ -126,9 +126,22 @@ def test_a_keyset_page_starts_after_the_cursor_values() -> None:
 
     text = sql(statement)
 
-    # After a NULL rank in descending order only rows with NULL rank and a larger id follow.
-    assert "WHERE things.rank IS NULL AND things.id > ?" in text
-    assert "ORDER BY things.rank DESC, things.id" in text
+    # After a NULL rank in descending order only rows with NULL rank and a smaller id follow:
+    # ties go the way of the last sort key.
+    assert "WHERE things.rank IS NULL AND things.id < ?" in text
+    assert "ORDER BY things.rank DESC, things.id DESC" in text
+
+
+def test_a_keyset_page_bounds_its_first_sort_key_for_the_index() -> None:
+    order = repository._policy.check_sort(["score"])
+    statement, _ = repository._select([], order, 21, 0, [7, uuid.uuid4()])
+
+    text = sql(statement)
+
+    assert (
+        "WHERE things.score >= ? AND (things.score > ? OR things.score = ? AND things.id > ?)"
+        in text
+    )
 
 
 def test_count_is_one_aggregate_statement() -> None:

@@ -166,7 +166,12 @@ class QueryPolicy:
         return items
 
     def check_sort(self, keys: SortKeys) -> list[Sort]:
-        """The sort keys, each on an allowed field, with the primary key last as tie-breaker."""
+        """The sort keys, each on an allowed field, with the primary key last as tie-breaker.
+
+        The tie-breaker runs the way the last key does: an index on the sorted columns
+        (which InnoDB ends with the primary key) then reads rows already in order, so a
+        page stops at its limit instead of sorting every match (EXPLAIN: no filesort).
+        """
         parsed = [Sort.parse(key) for key in keys]
         for key in parsed:
             if key.field not in self.sortable:
@@ -175,7 +180,7 @@ class QueryPolicy:
             raise self._invalid("a field appears twice in the sort")
         primary_key = self.primary_key_name
         if all(key.field != primary_key for key in parsed):
-            parsed.append(Sort(primary_key))
+            parsed.append(Sort(primary_key, descending=bool(parsed) and parsed[-1].descending))
         return parsed
 
     @property

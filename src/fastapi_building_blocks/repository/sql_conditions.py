@@ -114,7 +114,9 @@ def after_position(
 ) -> ColumnElement[bool]:
     """Rows after a keyset position (`after0`, `after1`, ... bound; NULL where `nulls`).
 
-    NULL is the smallest value, as in `Dialect.order_by`.
+    NULL is the smallest value, as in `Dialect.order_by`. The OR of branches alone gives
+    an index no range to start from (PostgreSQL and SQLite then read every row before the
+    position): where it is exact, a plain bound on the first key comes with it.
     """
     columns = [policy.column(key.field) for key in sort]
     values: list[Any] = [bindparam(f"after{index}") for index in range(len(sort))]
@@ -135,4 +137,10 @@ def after_position(
             beyond = column > value
         if beyond is not None:
             branches.append(and_(*(equal(before) for before in range(index)), beyond))
-    return or_(*branches) if branches else false()
+    if not branches:
+        return false()
+    first, after = sort[0], or_(*branches)
+    if len(sort) == 1 or nulls[0] or (first.descending and columns[0].nullable):
+        return after  # a descending nullable key: the NULL rows come after any value
+    bound = columns[0] <= values[0] if first.descending else columns[0] >= values[0]
+    return and_(bound, after)
