@@ -59,7 +59,7 @@ class Plan:
 FULL = Plan(5, single=400, pages=150, bulk_rows=20_000, concurrent_tasks=50, per_task=40,
             http_seconds=4, http_clients=16)  # fmt: skip
 QUICK = Plan(1, single=20, pages=10, bulk_rows=500, concurrent_tasks=10, per_task=5,
-             http_seconds=0.5, http_clients=2)  # fmt: skip
+             http_seconds=1, http_clients=2)  # fmt: skip
 
 Rates = dict[str, dict[str, list[float]]]  # workload -> approach -> ops/s per round
 
@@ -220,8 +220,9 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "  top (docs/architecture.md).",
         "- **raw driver**: the driver's own API on a connection from the same pool.",
         "- **HTTP** rows: the example service and a minimal FastAPI app on plain prebuilt Core",
-        "  (bench/core_app.py), each a real uvicorn process, loaded by a third process; both",
-        "  with telemetry off.",
+        "  (bench/core_app.py), each a real uvicorn process, loaded by wrk (one thread, the",
+        "  stated connections; a Python client capped both near 200 requests/s); both with",
+        "  telemetry off.",
         "- **observability** rows compare the repository with no hooks against the same calls",
         "  with the OpenTelemetry hook recording into a real SDK (batch span processor,",
         "  in-memory metric reader): a span for every call, or for 10% of traces",

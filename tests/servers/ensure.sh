@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make real PostgreSQL and MariaDB servers available to the test suite (and install
-# Prometheus, which a system test runs against the example service).
+# Prometheus, which a system test runs against the example service, and wrk).
 #
 # Installs the Debian packages when missing, starts a server only when none answers,
 # and creates the test databases and user. It never stops anything: a server it did
@@ -29,6 +29,9 @@ install_packages() {
   [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
   # Prometheus is not started here: a system test runs it against the example service.
   command -v prometheus >/dev/null || missing+=(prometheus)
+  # wrk loads the HTTP benchmark (the bench's smoke test runs it): a Python client
+  # tops out near 200 requests/s here, below either server.
+  command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "ensure.sh: installing ${missing[*]}"
     as_root apt-get update -q >/dev/null
