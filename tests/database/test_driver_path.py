@@ -148,14 +148,17 @@ class SQLLabelled(SQLAlchemyRepository[Labelled, int]):
     table = labelled
 
 
-async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_way(
-    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
-) -> None:
+@pytest.fixture
+async def labelled_table(session: SQLAlchemySession, sqlalchemy_executions: list[Any]) -> None:
     async with session.transaction() as connection:
         await connection.run_sync(defaults.drop_all)
         await connection.run_sync(defaults.create_all)
     sqlalchemy_executions.clear()
 
+
+async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_way(
+    session: SQLAlchemySession, labelled_table: None, sqlalchemy_executions: list[Any]
+) -> None:
     created = await SQLLabelled(session).create(Labelled(label="x"))
 
     assert [type(statement).__name__ for statement in sqlalchemy_executions] == ["Insert"]
@@ -166,13 +169,8 @@ async def test_a_column_default_computed_in_python_sends_the_insert_the_normal_w
 
 
 async def test_a_bulk_create_that_needs_a_python_default_goes_the_normal_way(
-    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+    session: SQLAlchemySession, labelled_table: None, sqlalchemy_executions: list[Any]
 ) -> None:
-    async with session.transaction() as connection:
-        await connection.run_sync(defaults.drop_all)
-        await connection.run_sync(defaults.create_all)
-    sqlalchemy_executions.clear()
-
     await SQLLabelled(session).bulk_create([Labelled(label=f"l{n}") for n in range(3)])
 
     assert [type(statement).__name__ for statement in sqlalchemy_executions] == ["Insert"]

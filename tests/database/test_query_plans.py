@@ -109,20 +109,6 @@ async def test_an_offset_page_uses_the_index_for_its_filter(session: SQLAlchemyS
         assert "ix_plan_orders_region_amount" in await plan_of(session, statement, parameters)
 
 
-async def test_a_keyset_page_uses_the_index_for_its_filter(session: SQLAlchemySession) -> None:
-    orders_repository = Orders(session)
-    first = await orders_repository.keyset_page(PAGE_FILTERS, sort=["-amount"], limit=50)
-
-    [(statement, parameters)] = await emitted(
-        session,
-        lambda: orders_repository.keyset_page(
-            PAGE_FILTERS, sort=["-amount"], limit=50, cursor=first.next_cursor
-        ),
-    )
-
-    assert "ix_plan_orders_region_amount" in await plan_of(session, statement, parameters)
-
-
 #: How each EXPLAIN says the index range starts at the cursor's amount, not at the top.
 RANGE_FROM_CURSOR = {
     "sqlite": "(region=? AND amount<?)",
@@ -145,6 +131,7 @@ async def test_a_keyset_page_starts_its_index_range_at_the_cursor(
     )
 
     plan = await plan_of(session, statement, parameters)
+    assert "ix_plan_orders_region_amount" in plan
     assert RANGE_FROM_CURSOR[session.dialect.name] in plan
     assert "filesort" not in plan  # MariaDB: ties broken the index's way, no sort at all
 
