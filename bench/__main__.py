@@ -222,7 +222,7 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "- **HTTP** rows: the example service and a minimal FastAPI app on plain prebuilt Core",
         "  (bench/core_app.py), each a real uvicorn process, loaded by wrk (one thread, the",
         "  stated connections; a Python client capped both near 200 requests/s); both with",
-        "  telemetry off.",
+        "  telemetry off and a pool as large as the load (bench/http.py says why).",
         "- **observability** rows compare the repository with no hooks against the same calls",
         "  with the OpenTelemetry hook recording into a real SDK (batch span processor,",
         "  in-memory metric reader): a span for every call, or for 10% of traces",

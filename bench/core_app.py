@@ -33,8 +33,10 @@ class UserIn(BaseModel):
 
 
 def create_app() -> FastAPI:
+    # The same variable sizes the example service's pool: the bench gives both the same.
+    pool_size = int(os.environ.get("DATABASE_POOL_SIZE", "5"))
     engine = create_async_engine(
-        os.environ["DATABASE_URL"], pool_size=5, max_overflow=10, pool_pre_ping=True
+        os.environ["DATABASE_URL"], pool_size=pool_size, max_overflow=10, pool_pre_ping=True
     )
 
     @asynccontextmanager
