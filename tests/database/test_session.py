@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from fastapi_building_blocks import (
     mask_url,
 )
 from fastapi_building_blocks.database import translate_error
-from tests.backends import MARIADB_URL, POSTGRESQL_URL
-from tests.schema import SQLParents
+from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
+from tests.schema import Parent, SQLParents, schema
 
 SECRET = "s3cret-Pa55"
 
@@ -248,3 +249,43 @@ async def test_without_pre_ping_a_connection_that_died_idle_surfaces_as_unavaila
 
         with pytest.raises(DatabaseUnavailableError):
             await SQLParents(session).count()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb", "sqlite"])
+async def test_a_read_leaves_no_snapshot_behind_on_its_pooled_connection(
+    backend: str, tmp_path: Path
+) -> None:
+    url = {"postgresql": POSTGRESQL_URL, "mariadb": MARIADB_URL}.get(backend) or sqlite_url(
+        tmp_path
+    )
+    async with (
+        SQLAlchemySession(url) as writer,
+        SQLAlchemySession(url, pool_size=1, max_overflow=0) as reader,
+    ):
+        async with writer.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        parent = await SQLParents(writer).create(Parent(label=f"before-{uuid.uuid4()}"))
+
+        changed = parent.model_copy(update={"label": f"after-{uuid.uuid4()}"})
+        seen_first = await SQLParents(reader).get(parent.id)
+        await SQLParents(writer).update(changed)
+        seen_next = await SQLParents(reader).get(parent.id)  # the same pooled connection
+
+    assert [seen_first, seen_next] == [parent, changed]
+
+
+async def test_a_committed_write_gives_its_connection_back_without_a_rollback() -> None:
+    async with SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session:
+
+        async def rollbacks_so_far() -> int:  # a read: its own return rolls back once
+            async with session.connection() as connection:
+                status = await connection.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_rollback'")
+                return int(status.one()[1])
+
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        before = await rollbacks_so_far()
+        await SQLParents(session).create(Parent(label=f"written-{uuid.uuid4()}"))
+        after = await rollbacks_so_far()
+
+    assert after - before == 1  # the first probe's; none after the write's COMMIT

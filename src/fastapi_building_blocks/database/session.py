@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
 from ..dialects import Dialect, EngineOptions, dialect_named
 from ..dialects.driver_path import DriverPath
@@ -32,6 +33,7 @@ logger = logging.getLogger("fastapi_building_blocks.database")
 
 #: Where a pooled connection remembers when it was last returned (its record's `info`).
 _RETURNED_AT = "fastapi_building_blocks.returned_at"
+_TRANSACTION_ENDED = "fastapi_building_blocks.transaction_ended"
 
 
 class DatabaseSession(ABC):
@@ -135,7 +137,9 @@ class SQLAlchemySession(DatabaseSession):
         )
         try:
             self.engine: AsyncEngine = create_async_engine(
-                self.url, **self.dialect.engine_arguments(self.url, options)
+                self.url,
+                pool_reset_on_return=None,  # the session's own reset (_install_tuning)
+                **self.dialect.engine_arguments(self.url, options),
             )
         except ModuleNotFoundError as missing:
             raise ConfigurationError(
@@ -190,6 +194,35 @@ class SQLAlchemySession(DatabaseSession):
                     dialect.ping(dbapi_connection)
                 except Exception as error:
                     raise sa_exc.DisconnectionError(str(error)) from error
+
+        # The pool's reset on return, as SQLAlchemy documents it for a custom reset:
+        # its own sends ROLLBACK even right after a COMMIT, a round trip per write on
+        # MySQL and a thread hop per checkout on SQLite. The dialect says when it is due.
+
+        @event.listens_for(sync_engine, "checkout")
+        def checked_out(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            record.info[_TRANSACTION_ENDED] = False
+
+        def mark(connection: Connection, ended: bool) -> None:
+            if not connection.invalidated:  # its DBAPI connection is gone, and so is this
+                connection.connection.info[_TRANSACTION_ENDED] = ended
+
+        @event.listens_for(sync_engine, "begin")
+        def transaction_began(connection: Connection) -> None:
+            mark(connection, ended=False)
+
+        @event.listens_for(sync_engine, "commit")
+        @event.listens_for(sync_engine, "rollback")
+        def transaction_ending(connection: Connection) -> None:
+            mark(connection, ended=True)
+
+        @event.listens_for(sync_engine, "reset")
+        def reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+            if state.transaction_was_reset or state.terminate_only or not state.asyncio_safe:
+                return  # already reset, about to be closed, or no I/O allowed here
+            ended = bool(record.info.get(_TRANSACTION_ENDED)) if record is not None else False
+            if dialect.needs_reset(dbapi_connection, ended):
+                dbapi_connection.rollback()
 
         if dialect.begins_transactions_itself:
 

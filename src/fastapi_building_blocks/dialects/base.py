@@ -107,6 +107,14 @@ class Dialect:
         """Check a pooled connection in one round trip; False leaves it to SQLAlchemy."""
         return False
 
+    def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
+        """Whether a connection coming back to the pool needs its ROLLBACK.
+
+        `transaction_ended`: the last thing SQLAlchemy did on it was a COMMIT or ROLLBACK.
+        By default always, as SQLAlchemy does (asyncpg's adapter makes it free anyway).
+        """
+        return True
+
     @property
     def begins_transactions_itself(self) -> bool:
         """True where the engine must emit BEGIN (the driver's own handling is unreliable)."""

@@ -64,6 +64,14 @@ class MySQLDialect(Dialect):
         cursor.execute("SET time_zone = '+00:00'")
         cursor.close()
 
+    def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
+        # After a COMMIT the reset's ROLLBACK is a wasted round trip, one per write. Not
+        # after reads: a SELECT leaves a snapshot open that the server's status flag
+        # does not report, so only an ended transaction the server confirms skips it.
+        return not transaction_ended or bool(
+            dbapi_connection.driver_connection.get_transaction_status()
+        )
+
     def ping(self, dbapi_connection: Any) -> bool:
         # The protocol's own ping (COM_PING), as SQLAlchemy's pre-ping sends it; ours so the
         # session's idle window applies.

@@ -70,6 +70,11 @@ class SQLiteDialect(Dialect):
         # only cost a hop through aiosqlite's thread on every checkout.
         return True
 
+    def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
+        # sqlite3 knows exactly (outside a transaction no statement holds a lock once
+        # it is done); its ROLLBACK would cost a hop to aiosqlite's thread for nothing.
+        return bool(dbapi_connection.driver_connection.in_transaction)
+
     @property
     def begins_transactions_itself(self) -> bool:
         return True
