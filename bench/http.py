@@ -67,23 +67,19 @@ def _serve(factory: str, url: str, pool_size: int) -> tuple[subprocess.Popen[byt
 
 
 #: One request per call: GETs cycle through seeded ids; POSTs create a user with an
-#: email and username no other request (in any round, on either server) has used.
+#: email and username no other request (in any round, on either server) has used. wrk
+#: runs one thread (`-t1`), so one counter per run is enough to keep them apart.
 WRK_SCRIPT = """
 local ids, run, method = {ids}, "{run}", "{method}"
 local get_prefix, post_path = "{get_prefix}", "{post_path}"
-local counter, threads = 0, 0
-thread_number = 0  -- a global: setup() sets it in each thread's own state
+local counter = 0
 local body_format = '{{"first_name":"Load","last_name":"Test","email":"%s@x.io","username":"%s"}}'
-function setup(thread)
-  threads = threads + 1
-  thread:set("thread_number", threads)
-end
 request = function()
   counter = counter + 1
   if method == "GET" then
     return wrk.format("GET", get_prefix .. ids[counter % #ids + 1])
   end
-  local tag = string.format("w%s-%d-%d", run, thread_number, counter)
+  local tag = string.format("w%s-%d", run, counter)
   return wrk.format("POST", post_path, {{["Content-Type"] = "application/json"}},
                     string.format(body_format, tag, tag))
 end
