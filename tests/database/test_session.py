@@ -14,12 +14,14 @@ from sqlalchemy.pool import StaticPool
 from fastapi_building_blocks import (
     ConfigurationError,
     DatabaseUnavailableError,
+    Filter,
     SQLAlchemySession,
     mask_url,
 )
 from fastapi_building_blocks.database import translate_error
+from fastapi_building_blocks.dialects.driver_path import driver_connection
 from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
-from tests.schema import Parent, SQLParents, schema
+from tests.schema import Parent, SQLParents, parents, schema
 
 SECRET = "s3cret-Pa55"
 
@@ -274,18 +276,91 @@ async def test_a_read_leaves_no_snapshot_behind_on_its_pooled_connection(
     assert [seen_first, seen_next] == [parent, changed]
 
 
-async def test_a_committed_write_gives_its_connection_back_without_a_rollback() -> None:
+SERVER_COMMANDS = (
+    "Com_select",
+    "Com_insert",
+    "Com_update",
+    "Com_begin",
+    "Com_commit",
+    "Com_rollback",
+)
+
+
+async def commands_sent(session: SQLAlchemySession) -> dict[str, int]:
+    """The session's statement counters on a pool of one, read beside SQLAlchemy's back."""
+    names = ", ".join(f"'{name}'" for name in SERVER_COMMANDS)
+    async with session.engine.connect() as connection:
+        cursor = await driver_connection(connection).cursor()
+        await cursor.execute(f"SHOW SESSION STATUS WHERE Variable_name IN ({names})")
+        return {name: int(count) for name, count in await cursor.fetchall()}
+
+
+async def test_mariadb_reads_and_single_row_writes_are_one_statement_each() -> None:
     async with SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session:
-
-        async def rollbacks_so_far() -> int:  # a read: its own return rolls back once
-            async with session.connection() as connection:
-                status = await connection.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_rollback'")
-                return int(status.one()[1])
-
         async with session.transaction() as connection:
             await connection.run_sync(schema.create_all)
-        before = await rollbacks_so_far()
-        await SQLParents(session).create(Parent(label=f"written-{uuid.uuid4()}"))
-        after = await rollbacks_so_far()
+        repository = SQLParents(session)
+        parent = await repository.create(Parent(label=f"first-{uuid.uuid4()}"))
 
-    assert after - before == 1  # the first probe's; none after the write's COMMIT
+        sent = []
+        for operation in (
+            lambda: repository.get(parent.id),
+            lambda: repository.update(parent.model_copy(update={"label": f"then-{uuid.uuid4()}"})),
+            lambda: repository.create(Parent(label=f"second-{uuid.uuid4()}")),
+        ):
+            before = await commands_sent(session)
+            await operation()
+            after = await commands_sent(session)
+            sent.append(
+                {
+                    name: after[name] - before[name]
+                    for name in SERVER_COMMANDS
+                    if after[name] > before[name]
+                }
+            )
+
+    # No BEGIN, COMMIT or ROLLBACK around them: the connection is in autocommit.
+    assert sent == [{"Com_select": 1}, {"Com_update": 1}, {"Com_insert": 1}]
+
+
+async def test_mariadb_transactions_still_begin_and_commit_or_roll_back() -> None:
+    async with SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session:
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        label = f"undone-{uuid.uuid4()}"
+
+        before = await commands_sent(session)
+        async with session.transaction() as connection:
+            await connection.execute(parents.insert().values(label=f"kept-{uuid.uuid4()}"))
+        with pytest.raises(RuntimeError):
+            async with session.transaction() as connection:
+                await connection.execute(parents.insert().values(label=label))
+                raise RuntimeError("undo it")
+        after = await commands_sent(session)
+        undone = await SQLParents(session).find_one([Filter("label", "eq", label)])
+
+    assert {
+        name: after[name] - before[name] for name in ("Com_begin", "Com_commit", "Com_rollback")
+    } == {
+        "Com_begin": 2,
+        "Com_commit": 1,
+        "Com_rollback": 1,
+    }
+    assert undone is None
+
+
+async def test_a_connection_switched_to_another_isolation_level_returns_to_autocommit() -> None:
+    async with (
+        SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session,
+        SQLAlchemySession(MARIADB_URL) as observer,
+    ):
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        async with session.engine.connect() as connection:
+            serializable = await connection.execution_options(isolation_level="SERIALIZABLE")
+            await serializable.exec_driver_sql("SELECT 1")
+
+        written = await SQLParents(session).create(Parent(label=f"after-{uuid.uuid4()}"))
+        seen = await SQLParents(observer).get(written.id)
+
+    assert seen == written  # committed by itself, not left in an open transaction

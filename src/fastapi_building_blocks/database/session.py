@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 
 from ..dialects import Dialect, EngineOptions, dialect_named
+from ..dialects.base import SKIP_BEGIN
 from ..dialects.driver_path import DriverPath
-from ..dialects.sqlite import SKIP_BEGIN
 from ..errors import ConfigurationError, DatabaseUnavailableError
 from .translate import translate_error
 

@@ -67,6 +67,11 @@ class EngineOptions:
     connect_args: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Execution option that tells the engine's `begin` listener to emit no BEGIN, on dialects
+#: whose driver runs in autocommit (see `Dialect.begins_transactions_itself`).
+SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
+
+
 class Dialect:
     """Defaults shared by the dialects; a subclass overrides what its database does otherwise."""
 
@@ -76,7 +81,7 @@ class Dialect:
     async_driver: ClassVar[str]
     extra: ClassVar[str]
     #: Execution options that run one statement without BEGIN/COMMIT (it is atomic by
-    #: itself); None where switching a pooled connection costs round trips (MySQL).
+    #: itself); None where a single statement needs a transaction around it.
     single_statement_options: ClassVar[Mapping[str, Any] | None] = None
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
@@ -117,7 +122,11 @@ class Dialect:
 
     @property
     def begins_transactions_itself(self) -> bool:
-        """True where the engine must emit BEGIN (the driver's own handling is unreliable)."""
+        """True where the driver runs in autocommit and the engine emits BEGIN itself.
+
+        Statements outside a transaction then cost no BEGIN/COMMIT round trips; the
+        single-statement options carry SKIP_BEGIN.
+        """
         return False
 
     def order_by(self, column: ColumnElement[Any], descending: bool) -> UnaryExpression[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
@@ -11,7 +12,16 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
+from .base import (
+    SKIP_BEGIN,
+    Conflict,
+    Diagnosis,
+    Dialect,
+    EngineOptions,
+    Failure,
+    first_match,
+    quoted_names,
+)
 from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
 
 #: Server error numbers (MySQL / MariaDB manuals) and client errors 2003, 2006, 2013.
@@ -42,10 +52,18 @@ DEFAULT_POOL_RECYCLE_SECONDS = 3600
 
 
 class MySQLDialect(Dialect):
+    """Connections live in autocommit; the engine sends BEGIN for transactions.
+
+    A read or a single-row write is then one round trip: outside autocommit the driver
+    needs a COMMIT after every write and a ROLLBACK after every read (the read view a
+    SELECT opens would otherwise outlive the checkout).
+    """
+
     name = "mysql"
     system_name = "mysql"
     async_driver = "aiomysql"
     extra = "mysql"
+    single_statement_options = MappingProxyType({SKIP_BEGIN: True})
 
     def prepare_url(self, url: URL) -> URL:
         url = super().prepare_url(url)
@@ -57,6 +75,9 @@ class MySQLDialect(Dialect):
         arguments = super().engine_arguments(url, options)
         if options.pool_recycle is None:
             arguments["pool_recycle"] = DEFAULT_POOL_RECYCLE_SECONDS
+        # SQLAlchemy sets it on every new connection and restores it on return, should a
+        # caller have switched a connection to another isolation level.
+        arguments["isolation_level"] = "AUTOCOMMIT"
         return arguments
 
     def on_connect(self, dbapi_connection: Any) -> None:
@@ -65,12 +86,17 @@ class MySQLDialect(Dialect):
         cursor.close()
 
     def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
-        # After a COMMIT the reset's ROLLBACK is a wasted round trip, one per write. Not
-        # after reads: a SELECT leaves a snapshot open that the server's status flag
-        # does not report, so only an ended transaction the server confirms skips it.
-        return not transaction_ended or bool(
-            dbapi_connection.driver_connection.get_transaction_status()
-        )
+        # The server reports an open transaction in every reply's status flags. Outside
+        # autocommit (a caller chose an isolation level) a SELECT also leaves a read view
+        # open that the flag does not report: unless the transaction ended, roll back.
+        driver = dbapi_connection.driver_connection
+        if driver.get_transaction_status():
+            return True
+        return not transaction_ended and not driver.get_autocommit()
+
+    @property
+    def begins_transactions_itself(self) -> bool:
+        return True
 
     def ping(self, dbapi_connection: Any) -> bool:
         # The protocol's own ping (COM_PING), as SQLAlchemy's pre-ping sends it; ours so the
@@ -127,11 +153,7 @@ class MySQLDialect(Dialect):
 
 
 class AiomysqlPath(DriverPath):
-    """The statement on aiomysql's own cursor; SQLAlchemy still owns the transaction.
-
-    MySQL writes run inside the session's `statement()` transaction (BEGIN/COMMIT through
-    SQLAlchemy), so the commit stays where it was; only `execute` is skipped.
-    """
+    """The statement on aiomysql's own cursor, in autocommit or in the engine's transaction."""
 
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
@@ -167,8 +189,8 @@ class AiomysqlPath(DriverPath):
         statement: DriverStatement,
         rows: Sequence[dict[str, Any]],
     ) -> bool:
-        # Not in autocommit: the rows join the transaction SQLAlchemy commits. aiomysql
-        # folds them into multi-row INSERTs, as SQLAlchemy's executemany does through it.
+        # Inside the transaction the engine began (BEGIN) and SQLAlchemy commits. aiomysql
+        # folds the rows into multi-row INSERTs, as SQLAlchemy's executemany does through it.
         driver = driver_connection(connection)
         try:
             async with driver.cursor() as cursor:

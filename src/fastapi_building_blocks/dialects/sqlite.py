@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
 from .base import (
+    SKIP_BEGIN,
     Conflict,
     Diagnosis,
     Dialect,
@@ -28,8 +29,6 @@ from .base import (
 from .driver_path import DriverPath, DriverStatement, driver_connection
 
 BUSY_TIMEOUT_MS = 5_000
-#: Execution option that tells the engine's `begin` listener to emit no BEGIN.
-SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
 
 
 def is_memory_database(url: URL) -> bool:
