@@ -50,14 +50,18 @@ class Telemetry:
         return list(self.spans.get_finished_spans())
 
     def points(self, name: str) -> list[Any]:
-        data = self.metrics.get_metrics_data()
-        found = []
-        for resource in data.resource_metrics if data else []:
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    if metric.name == name:
-                        found.append(metric)
-        return found
+        return metrics_named(self.metrics, name)
+
+
+def metrics_named(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    data = reader.get_metrics_data()
+    return [
+        metric
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+    ]
 
 
 @pytest.fixture
@@ -184,15 +188,7 @@ async def test_callers_waiting_for_a_connection_are_pending_requests(
     )
 
     def pending() -> int:
-        data = reader.get_metrics_data()
-        assert data is not None
-        [metric] = [
-            metric
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            if metric.name == "db.client.connection.pending_requests"
-        ]
+        [metric] = metrics_named(reader, "db.client.connection.pending_requests")
         assert metric.unit == "{request}"
         return sum(point.value for point in metric.data.data_points)
 
@@ -212,6 +208,27 @@ async def test_callers_waiting_for_a_connection_are_pending_requests(
 
     assert during == 3
     assert pending() == 0
+
+
+async def test_each_new_connection_records_how_long_it_took_to_open(
+    telemetry: Telemetry,
+) -> None:
+    reader = InMemoryMetricReader()
+    pool = PoolMetrics(MeterProvider(metric_readers=[reader]))
+    single = SQLAlchemySession(telemetry.session.url, pool_size=1, max_overflow=0)
+    pool.watch(single)
+    for _ in range(3):  # one connection, opened once and reused
+        await single.ping()
+    await single.disconnect()
+    await single.ping()  # the pool opens a new one
+    await single.disconnect()
+
+    [metric] = metrics_named(reader, "db.client.connection.create_time")
+    [point] = metric.data.data_points
+    assert metric.unit == "s"
+    assert dict(point.attributes) == {"db.client.connection.pool.name": single.pool_name}
+    assert point.count == 2
+    assert 0 < point.sum < 10
 
 
 async def test_a_pool_timeout_is_counted(telemetry: Telemetry) -> None:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from sqlalchemy import event
 
 from ..database import SQLAlchemySession
 from .opentelemetry import INSTRUMENTATION
 
+#: Where a connection record keeps the moment its driver started connecting.
+_CONNECTING_SINCE = "fastapi_building_blocks.connecting_since"
+#: Connecting is a handshake (TLS, authentication): milliseconds to seconds.
+CREATE_TIME_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 
 class PoolMetrics:
-    """`db.client.connection.count` by state (idle / used), `.max` and `.pending_requests`."""
+    """`db.client.connection.count` by state (idle / used), `.max`, `.pending_requests`,
+    and `.create_time`: its count is how often the pool opens a connection, which shows
+    an overflow that keeps closing and reopening under steady load (docs/architecture.md).
+    """
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         self._sessions: weakref.WeakSet[SQLAlchemySession] = weakref.WeakSet()
@@ -37,9 +48,34 @@ class PoolMetrics:
             unit="{request}",
             description="Callers waiting for a pooled connection.",
         )
+        self._create_time = meter.create_histogram(
+            "db.client.connection.create_time",
+            unit="s",
+            description="The time it took to create a new connection.",
+            explicit_bucket_boundaries_advisory=list(CREATE_TIME_BUCKETS),
+        )
 
     def watch(self, session: SQLAlchemySession) -> None:
+        """Report `session`'s pool from now on (once, however often it is watched)."""
+        if session in self._sessions:
+            return
         self._sessions.add(session)
+        pool = {"db.client.connection.pool.name": session.pool_name}
+        engine = session.engine.sync_engine
+
+        # The dialect's do_connect fires before the driver connects, the pool's connect
+        # once the connection is ready: both documented engine events.
+        def connecting(_dialect: Any, record: Any, _args: Any, _params: Any) -> None:
+            if record is not None:
+                record.info[_CONNECTING_SINCE] = time.perf_counter()
+
+        def connected(_dbapi_connection: Any, record: Any) -> None:
+            since = record.info.pop(_CONNECTING_SINCE, None) if record is not None else None
+            if since is not None:
+                self._create_time.record(time.perf_counter() - since, pool)
+
+        event.listen(engine, "do_connect", connecting)
+        event.listen(engine, "connect", connected)
 
     def _count(self, options: CallbackOptions) -> Iterable[Observation]:
         for session in list(self._sessions):
