@@ -364,3 +364,16 @@ async def test_a_connection_switched_to_another_isolation_level_returns_to_autoc
         seen = await SQLParents(observer).get(written.id)
 
     assert seen == written  # committed by itself, not left in an open transaction
+
+
+async def test_on_mariadb_engine_connect_keeps_sqlalchemys_commit_as_you_go() -> None:
+    label = f"uncommitted-{uuid.uuid4().hex[:12]}"
+    async with SQLAlchemySession(MARIADB_URL) as session:
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        async with session.engine.connect() as connection:  # autobegin sends BEGIN
+            await connection.execute(parents.insert().values(label=label))
+        # closed without commit(): rolled back, as SQLAlchemy promises
+        kept = await SQLParents(session).find_one([Filter("label", "eq", label)])
+
+    assert kept is None
