@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 
 from ..dialects import Dialect, EngineOptions, dialect_named
-from ..dialects.base import SKIP_BEGIN
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError
 from .translate import translate_error
@@ -34,6 +33,8 @@ logger = logging.getLogger("fastapi_building_blocks.database")
 #: Where a pooled connection remembers when it was last returned (its record's `info`).
 _RETURNED_AT = "fastapi_building_blocks.returned_at"
 _TRANSACTION_ENDED = "fastapi_building_blocks.transaction_ended"
+#: Execution option that tells the engine's `begin` listener to emit no BEGIN.
+_SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
 
 
 class DatabaseSession(ABC):
@@ -152,7 +153,11 @@ class SQLAlchemySession(DatabaseSession):
         )
         # One engine view for single statements, built once: switching options per call
         # would cost a greenlet hop. It shares the engine's pool.
-        single = self.dialect.single_statement_options
+        single = (
+            {_SKIP_BEGIN: True}
+            if self.dialect.begins_transactions_itself
+            else self.dialect.single_statement_options
+        )
         self._single_statement_engine = (
             self.engine.execution_options(**single) if single is not None else None
         )
@@ -228,7 +233,7 @@ class SQLAlchemySession(DatabaseSession):
 
             @event.listens_for(sync_engine, "begin")
             def begin(connection: Connection) -> None:
-                if not connection.get_execution_options().get(SKIP_BEGIN):
+                if not connection.get_execution_options().get(_SKIP_BEGIN):
                     connection.exec_driver_sql("BEGIN")
 
     def __repr__(self) -> str:

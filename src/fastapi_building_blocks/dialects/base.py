@@ -67,11 +67,6 @@ class EngineOptions:
     connect_args: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: Execution option that tells the engine's `begin` listener to emit no BEGIN, on dialects
-#: whose driver runs in autocommit (see `Dialect.begins_transactions_itself`).
-SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
-
-
 class Dialect:
     """Defaults shared by the dialects; a subclass overrides what its database does otherwise."""
 
@@ -81,8 +76,12 @@ class Dialect:
     async_driver: ClassVar[str]
     extra: ClassVar[str]
     #: Execution options that run one statement without BEGIN/COMMIT (it is atomic by
-    #: itself); None where a single statement needs a transaction around it.
+    #: itself). A dialect that begins transactions itself needs none: the session then
+    #: just skips its BEGIN.
     single_statement_options: ClassVar[Mapping[str, Any] | None] = None
+    #: The driver runs in autocommit and the engine emits BEGIN for transactions, so
+    #: statements outside one cost no BEGIN/COMMIT round trips.
+    begins_transactions_itself: ClassVar[bool] = False
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
     nulls_sort_first: ClassVar[bool] = True
@@ -119,15 +118,6 @@ class Dialect:
         By default always, as SQLAlchemy does (asyncpg's adapter makes it free anyway).
         """
         return True
-
-    @property
-    def begins_transactions_itself(self) -> bool:
-        """True where the driver runs in autocommit and the engine emits BEGIN itself.
-
-        Statements outside a transaction then cost no BEGIN/COMMIT round trips; the
-        single-statement options carry SKIP_BEGIN.
-        """
-        return False
 
     def order_by(self, column: ColumnElement[Any], descending: bool) -> UnaryExpression[Any]:
         """An ORDER BY term on which NULL is the smallest value, as on most databases."""

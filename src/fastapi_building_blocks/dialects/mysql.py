@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
@@ -12,16 +11,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .base import (
-    SKIP_BEGIN,
-    Conflict,
-    Diagnosis,
-    Dialect,
-    EngineOptions,
-    Failure,
-    first_match,
-    quoted_names,
-)
+from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
 from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
 
 #: Server error numbers (MySQL / MariaDB manuals) and client errors 2003, 2006, 2013.
@@ -63,7 +53,7 @@ class MySQLDialect(Dialect):
     system_name = "mysql"
     async_driver = "aiomysql"
     extra = "mysql"
-    single_statement_options = MappingProxyType({SKIP_BEGIN: True})
+    begins_transactions_itself = True
 
     def prepare_url(self, url: URL) -> URL:
         url = super().prepare_url(url)
@@ -93,10 +83,6 @@ class MySQLDialect(Dialect):
         if driver.get_transaction_status():
             return True
         return not transaction_ended and not driver.get_autocommit()
-
-    @property
-    def begins_transactions_itself(self) -> bool:
-        return True
 
     def ping(self, dbapi_connection: Any) -> bool:
         # The protocol's own ping (COM_PING), as SQLAlchemy's pre-ping sends it; ours so the

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table
@@ -16,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
 from .base import (
-    SKIP_BEGIN,
     Conflict,
     Diagnosis,
     Dialect,
@@ -40,8 +38,8 @@ class SQLiteDialect(Dialect):
     system_name = "sqlite"
     async_driver = "aiosqlite"
     extra = "sqlite"
-    #: The driver runs in autocommit already (see on_connect): just skip our BEGIN.
-    single_statement_options = MappingProxyType({SKIP_BEGIN: True})
+    #: The driver runs in autocommit (see on_connect).
+    begins_transactions_itself = True
 
     def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
         if is_memory_database(url):
@@ -73,10 +71,6 @@ class SQLiteDialect(Dialect):
         # sqlite3 knows exactly (outside a transaction no statement holds a lock once
         # it is done); its ROLLBACK would cost a hop to aiosqlite's thread for nothing.
         return bool(dbapi_connection.driver_connection.in_transaction)
-
-    @property
-    def begins_transactions_itself(self) -> bool:
-        return True
 
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(sqlite_insert(table).values(values), table, conflict)
