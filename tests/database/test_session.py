@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,31 @@ async def test_mariadb_sessions_run_in_utc_with_utf8mb4() -> None:
         row = (await connection.execute(query)).one()
 
     assert tuple(row) == ("+00:00", "utf8mb4")
+
+
+async def test_mariadb_dates_read_as_before_zero_dates_included_through_the_fast_decoders() -> None:
+    from pymysql.constants import FIELD_TYPE
+    from pymysql.converters import decoders as pymysql_decoders
+
+    session = SQLAlchemySession(MARIADB_URL)
+    query = text(
+        "SELECT CAST('2026-01-02 03:04:05.678901' AS DATETIME(6)),"
+        " TIMESTAMP('2026-01-02 03:04:05'), CAST('2026-01-02' AS DATE),"
+        " CAST('0000-00-00 00:00:00' AS DATETIME), CAST('0000-00-00' AS DATE)"
+    )
+    async with session, session.engine.connect() as connection:
+        row = (await connection.execute(query)).one()
+        decoders = driver_connection(connection).decoders
+
+    assert tuple(row) == (
+        datetime(2026, 1, 2, 3, 4, 5, 678901),
+        datetime(2026, 1, 2, 3, 4, 5),
+        date(2026, 1, 2),
+        "0000-00-00 00:00:00",  # PyMySQL's answer to a date Python cannot hold
+        "0000-00-00",
+    )
+    for field in (FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.DATE):
+        assert decoders[field] is not pymysql_decoders[field]
 
 
 @pytest.mark.parametrize("url", [POSTGRESQL_URL, MARIADB_URL, "sqlite+aiosqlite:///x.db"])

