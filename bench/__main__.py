@@ -30,9 +30,18 @@ from fastapi_building_blocks import SQLAlchemySession
 from . import workloads
 from .drivers import DRIVERS
 from .http import measure_http
-from .schema import START, ItemRepository, items, make_item, schema
+from .schema import (
+    START,
+    ItemRepository,
+    VersionedItem,
+    VersionedItemRepository,
+    items,
+    make_item,
+    schema,
+)
 
 SEEDED = 10_000
+VERSIONED = 1_000
 DEFAULT_URLS = {
     "sqlite": None,  # a file in a temporary directory
     "postgresql": os.environ.get(
@@ -106,6 +115,9 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
     repository = ItemRepository(session)
     seeded = [make_item(n) for n in range(SEEDED)]
     await repository.bulk_create(seeded)
+    versioned = VersionedItemRepository(session)
+    versioned_seeded = [VersionedItem(**vars(make_item(n))) for n in range(VERSIONED)]
+    await versioned.bulk_create(versioned_seeded)
     driver = DRIVERS[name]()
     ctx = workloads.Context(repository, engine, driver, seeded, itertools.count())
     first = await repository.keyset_page(
@@ -120,6 +132,9 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
             "get by primary key": workloads.get_by_key(ctx),
             "insert one (own transaction)": workloads.insert_one(ctx),
             "update by primary key": workloads.update_by_key(ctx),
+            "update by primary key, version checked": workloads.update_versioned_by_key(
+                ctx, versioned, versioned_seeded
+            ),
         }
         for workload, operations in single.items():
             for approach, operation in operations.items():

@@ -48,13 +48,22 @@ class RawDriver:
         return f"UPDATE bench_items SET {_SET.format(*marks[:5])} WHERE id = {marks[5]}"
 
     @property
+    def versioned_update_sql(self) -> str:
+        marks = self.marks(8)
+        return (
+            f"UPDATE bench_versioned_items SET {_SET.format(*marks[:5])}, version = {marks[5]}"
+            f" WHERE id = {marks[6]} AND version = {marks[7]}"
+        )
+
+    @property
     def delete_sql(self) -> str:
         return f"DELETE FROM bench_items WHERE id = {self.marks(1)[0]}"
 
     async def get(self, connection: Any, key: uuid.UUID) -> Any:
         raise NotImplementedError
 
-    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
+        """Run one statement in its own transaction; the number of rows it matched."""
         raise NotImplementedError
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -66,6 +75,11 @@ class RawDriver:
     async def update(self, connection: Any, item: Item) -> None:
         values = self.row(item)
         await self.write(connection, self.update_sql, (*values[1:], values[0]))
+
+    async def update_versioned(self, connection: Any, item: Item, expected: int) -> int:
+        values = self.row(item)
+        arguments = (*values[1:], expected + 1, values[0], expected)
+        return await self.write(connection, self.versioned_update_sql, arguments)
 
     async def delete(self, connection: Any, key: uuid.UUID) -> None:
         await self.write(connection, self.delete_sql, (self.key(key),))
@@ -80,8 +94,9 @@ class AsyncpgDriver(RawDriver):
     async def get(self, connection: Any, key: uuid.UUID) -> Any:
         return await connection.fetchrow(self.select_sql, key)
 
-    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
-        await connection.execute(sql, *values)
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
+        status: str = await connection.execute(sql, *values)  # e.g. "UPDATE 1"
+        return int(status.rsplit(" ", 1)[-1])
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
         async with connection.transaction():
@@ -105,10 +120,11 @@ class AiomysqlDriver(RawDriver):
             await cursor.execute(self.select_sql, (self.key(key),))
             return await cursor.fetchone()
 
-    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
         async with connection.cursor() as cursor:
-            await cursor.execute(sql, values)
+            matched = int(await cursor.execute(sql, values))
         await connection.commit()
+        return matched
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
         async with connection.cursor() as cursor:
@@ -127,9 +143,11 @@ class AiosqliteDriver(RawDriver):
         async with connection.execute(self.select_sql, (self.key(key),)) as cursor:
             return await cursor.fetchone()
 
-    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> None:
-        await connection.execute(sql, values)
+    async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
+        cursor = await connection.execute(sql, values)  # as before: no close, no extra hop
+        matched = int(cursor.rowcount)
         await connection.commit()
+        return matched
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
         await connection.executemany(self.insert_sql, rows)  # one implicit transaction

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table
 
@@ -14,21 +15,31 @@ from fastapi_building_blocks import (
     metadata,
     uuid7,
     uuid_primary_key,
+    version,
 )
 
 schema = metadata()
 
+
+def _item_columns() -> list[Column[Any]]:
+    return [
+        uuid_primary_key(),
+        Column("name", String(100), nullable=False),
+        Column("category", String(20), nullable=False),
+        Column("score", Integer, nullable=False),
+        Column("active", Boolean, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+    ]
+
+
 items = Table(
     "bench_items",
     schema,
-    uuid_primary_key(),
-    Column("name", String(100), nullable=False),
-    Column("category", String(20), nullable=False),
-    Column("score", Integer, nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
+    *_item_columns(),
     Index("ix_bench_items_category_score", "category", "score"),
 )
+#: The same row with optimistic locking: an update names the version it read.
+versioned_items = Table("bench_versioned_items", schema, *_item_columns(), version())
 
 COLUMNS = ("id", "name", "category", "score", "active", "created_at")
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -56,3 +67,12 @@ def make_item(number: int) -> Item:
 
 class ItemRepository(SQLAlchemyRepository[Item, uuid.UUID]):
     table = items
+
+
+@dataclass
+class VersionedItem(Item):
+    version: int = 1
+
+
+class VersionedItemRepository(SQLAlchemyRepository[VersionedItem, uuid.UUID]):
+    table = versioned_items

@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from fastapi_building_blocks import Filter
 
 from .drivers import AsyncpgDriver, RawDriver
-from .schema import COLUMNS, Item, ItemRepository, items, make_item
+from .schema import (
+    COLUMNS,
+    Item,
+    ItemRepository,
+    VersionedItem,
+    VersionedItemRepository,
+    items,
+    make_item,
+    versioned_items,
+)
 
 Operation = Callable[[], Awaitable[Any]]
 Opener = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -142,6 +151,73 @@ def update_by_key(ctx: Context) -> dict[str, Operation]:
         await ctx.raw(lambda connection: ctx.driver.update(connection, item))
 
     return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
+
+
+VERSIONED_UPDATE = (
+    update(versioned_items)
+    .where(versioned_items.c.id == bindparam("key"))
+    .where(versioned_items.c.version == bindparam("expected"))
+    .values(
+        {name: bindparam(f"new_{name}") for name in COLUMNS[1:]}
+        | {"version": bindparam("new_version")}
+    )
+)
+
+
+def update_versioned_by_key(
+    ctx: Context, repository: VersionedItemRepository, seeded: list[VersionedItem]
+) -> dict[str, Operation]:
+    """An update that names the version it read; every approach checks the row matched.
+
+    The seeded items carry the stored version: each successful update moves it on, so the
+    next approach (and the next round) reads what is stored.
+    """
+    targets = itertools.cycle(seeded)
+    change = itertools.count()
+
+    def changed() -> VersionedItem:
+        return next(targets)
+
+    def stored(item: VersionedItem, matched: int) -> None:
+        if matched != 1:
+            raise RuntimeError(f"version {item.version} of {item.id} was not the stored one")
+        item.version += 1
+
+    async def run_repository() -> Any:
+        item = changed()
+        updated = await repository.update(replace(item, score=next(change) % 1000))
+        item.version = updated.version
+
+    async def core_idiomatic() -> None:
+        item = changed()
+        new = values_of(item)
+        key = new.pop("id")
+        statement = (
+            update(versioned_items)
+            .where(versioned_items.c.id == key, versioned_items.c.version == item.version)
+            .values(new | {"version": item.version + 1})
+        )
+        async with ctx.engine.begin() as connection:
+            stored(item, (await connection.execute(statement)).rowcount)
+
+    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
+        async def run() -> None:
+            item = changed()
+            params = {f"new_{name}": value for name, value in values_of(item).items()}
+            params.update(key=item.id, expected=item.version, new_version=item.version + 1)
+            async with open_connection() as connection:
+                stored(item, (await connection.execute(VERSIONED_UPDATE, params)).rowcount)
+
+        return run
+
+    async def raw() -> None:
+        item = changed()
+        matched = await ctx.raw(
+            lambda connection: ctx.driver.update_versioned(connection, item, item.version)
+        )
+        stored(item, matched)
+
+    return _five(run_repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
 
 
 def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> dict[str, Operation]:
