@@ -86,6 +86,12 @@ end
 """
 
 
+#: wrk gives up on a request after 2 s by default and reports it as a socket error. The
+#: plain-Core reference on SQLite answers some POSTs that late under 16 writers (p99
+#: 1.0-2.9 s, the repository's 56-71 ms; presumably its write lock spans two hops to
+#: aiosqlite's thread, INSERT then COMMIT, while the others back off in SQLite's busy
+#: handler: not traced further), so a slow answer is waited for and counted; an error
+#: still fails the run.
 async def _load(
     base: str, method: str, paths: tuple[str, str], seconds: float, concurrency: int,
     ids: list[str],
@@ -103,6 +109,7 @@ async def _load(
         file.flush()
         process = await asyncio.create_subprocess_exec(
             "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", file.name,
+            "--timeout", "10s",
             base, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         output, errors = await process.communicate()
