@@ -15,7 +15,8 @@ def test_the_benchmark_runs_and_reports_every_workload() -> None:
         check=True,
     )
 
-    for workload in ("get by primary key", "insert one", "update by primary key", "version checked", "delete by",
-                     "offset page", "keyset page", "bulk_create", "tasks over a pool",
+    for workload in ("get by primary key", "insert one", "update by primary key",
+                     "version checked", "delete by", "offset page", "keyset page", "bulk_create",
+                     "tasks over a pool",
                      "observability", "SDK by hand"):  # fmt: skip
         assert workload in finished.stdout
