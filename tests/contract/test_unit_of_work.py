@@ -196,12 +196,14 @@ async def test_concurrent_units_of_work_with_the_same_version_let_exactly_one_wi
         both_read = asyncio.Barrier(2)
 
         async def writer(body: str, target: Any = note, both_read: Any = both_read) -> str:
+            # Each holds the version it read, as a client does between a GET and a PATCH;
+            # both units of work then start together. (Reading inside them and waiting for
+            # each other there would deadlock SQLite, whose transactions take turns.)
+            mine = await clean_backend.repository("notes").get_by_id(target.id)
+            await both_read.wait()
             async with clean_backend.unit_of_work() as uow:
-                notes = clean_backend.repository("notes", uow)
-                mine = await notes.get_by_id(target.id)
-                await both_read.wait()
                 mine.body = body
-                await notes.update(mine)
+                await clean_backend.repository("notes", uow).update(mine)
                 await uow.commit()
             return body
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import uuid
@@ -17,6 +18,7 @@ from fastapi_building_blocks import (
     DatabaseUnavailableError,
     Filter,
     SQLAlchemySession,
+    UnitOfWork,
     mask_url,
 )
 from fastapi_building_blocks.database import translate_error
@@ -95,6 +97,31 @@ async def test_sqlite_files_run_with_wal_foreign_keys_and_a_busy_timeout(tmp_pat
         ]
 
     assert pragmas == ["wal", 1, 5000]
+
+
+async def test_concurrent_sqlite_units_of_work_that_read_then_write_all_commit(
+    tmp_path: Path,
+) -> None:
+    # Deferred transactions failed here at once with "database is locked" (six of eight):
+    # SQLite refuses to let one wait for the write lock after it has read.
+    session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}")
+    async with session:
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        first = await SQLParents(session).create(Parent(label="first"))
+
+        async def read_then_write(number: int) -> None:
+            async with UnitOfWork(session) as uow:
+                repository = SQLParents(uow)
+                await repository.get_by_id(first.id)
+                await asyncio.sleep(0.01)  # the others read meanwhile
+                await repository.create(Parent(label=f"writer-{number}"))
+                await uow.commit()
+
+        await asyncio.gather(*(read_then_write(number) for number in range(8)))
+        stored = await SQLParents(session).count([Filter("label", "startswith", "writer-")])
+
+    assert stored == 8
 
 
 async def test_an_in_memory_sqlite_database_is_shared_by_every_checkout() -> None:

@@ -230,11 +230,12 @@ class SQLAlchemySession(DatabaseSession):
                 dbapi_connection.rollback()
 
         if dialect.begins_transactions_itself:
+            begin_statement = dialect.begin_statement
 
             @event.listens_for(sync_engine, "begin")
             def begin(connection: Connection) -> None:
                 if not connection.get_execution_options().get(_SKIP_BEGIN):
-                    connection.exec_driver_sql("BEGIN")
+                    connection.exec_driver_sql(begin_statement)
 
     def __repr__(self) -> str:
         return f"SQLAlchemySession({mask_url(self.url)!r})"
@@ -317,7 +318,8 @@ class SQLAlchemySession(DatabaseSession):
     async def ping(self) -> None:
         """Round-trip to the database, or DatabaseUnavailableError."""
         try:
-            async with self.engine.connect() as connection:
+            # One statement: no transaction around it (on SQLite it would wait for writers).
+            async with (self._single_statement_engine or self.engine).connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except Exception as error:
             translated = translate_error(error, self.dialect, None)

@@ -82,6 +82,8 @@ class Dialect:
     #: The driver runs in autocommit and the engine emits BEGIN for transactions, so
     #: statements outside one cost no BEGIN/COMMIT round trips.
     begins_transactions_itself: ClassVar[bool] = False
+    #: What the engine sends to begin a transaction, where it begins them itself.
+    begin_statement: ClassVar[str] = "BEGIN"
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
     nulls_sort_first: ClassVar[bool] = True

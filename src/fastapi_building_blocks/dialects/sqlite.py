@@ -40,6 +40,11 @@ class SQLiteDialect(Dialect):
     extra = "sqlite"
     #: The driver runs in autocommit (see on_connect).
     begins_transactions_itself = True
+    #: A deferred transaction that reads and then writes, while another connection
+    #: writes, fails at once with "database is locked": SQLite cannot wait there without
+    #: risking a deadlock. Taking the write lock at BEGIN makes concurrent transactions
+    #: wait their turn in the busy timeout instead; in WAL mode readers are not blocked.
+    begin_statement = "BEGIN IMMEDIATE"
 
     def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
         if is_memory_database(url):
