@@ -108,7 +108,13 @@ class UnitOfWork(_Lifecycle):
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.checkout()
-            await connection.begin()
+            try:
+                await connection.begin()
+            except BaseException:
+                # BEGIN failed (SQLite's write lock not free in time, a connection that died):
+                # the connection goes back to the pool, or it would be lost to it.
+                await connection.close()
+                raise
         except Exception as error:
             failure = translate_error(error, self.dialect, None) or error
             self._observation.__exit__(type(failure), failure, failure.__traceback__)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import StaticPool
 
 from fastapi_building_blocks import (
+    ConcurrencyError,
     ConfigurationError,
     DatabaseUnavailableError,
     Filter,
@@ -122,6 +123,25 @@ async def test_concurrent_sqlite_units_of_work_that_read_then_write_all_commit(
         stored = await SQLParents(session).count([Filter("label", "startswith", "writer-")])
 
     assert stored == 8
+
+
+async def test_a_sqlite_unit_of_work_kept_waiting_past_the_busy_timeout_is_a_concurrency_error(
+    tmp_path: Path,
+) -> None:
+    session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'held.db'}")
+    async with session:
+        async with session.transaction() as connection:
+            await connection.run_sync(schema.create_all)
+        async with UnitOfWork(session) as holder:
+            await SQLParents(holder).create(Parent(label="holder"))
+            with pytest.raises(ConcurrencyError):  # after the 5 s busy timeout
+                async with UnitOfWork(session) as waiter:
+                    await SQLParents(waiter).create(Parent(label="waiter"))
+            assert session.engine.pool.checkedout() == 1  # the holder's: the waiter's is back
+            await holder.commit()
+        labels = [parent.label for parent in await SQLParents(session).list()]
+
+    assert labels == ["holder"]
 
 
 async def test_an_in_memory_sqlite_database_is_shared_by_every_checkout() -> None:
