@@ -175,21 +175,18 @@ def update_versioned_by_key(
     targets = itertools.cycle(seeded)
     change = itertools.count()
 
-    def changed() -> VersionedItem:
-        return next(targets)
-
     def stored(item: VersionedItem, matched: int) -> None:
         if matched != 1:
             raise RuntimeError(f"version {item.version} of {item.id} was not the stored one")
         item.version += 1
 
     async def run_repository() -> Any:
-        item = changed()
+        item = next(targets)
         updated = await repository.update(replace(item, score=next(change) % 1000))
         item.version = updated.version
 
     async def core_idiomatic() -> None:
-        item = changed()
+        item = next(targets)
         new = values_of(item)
         key = new.pop("id")
         statement = (
@@ -202,7 +199,7 @@ def update_versioned_by_key(
 
     def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
         async def run() -> None:
-            item = changed()
+            item = next(targets)
             params = {f"new_{name}": value for name, value in values_of(item).items()}
             params.update(key=item.id, expected=item.version, new_version=item.version + 1)
             async with open_connection() as connection:
@@ -211,7 +208,7 @@ def update_versioned_by_key(
         return run
 
     async def raw() -> None:
-        item = changed()
+        item = next(targets)
         matched = await ctx.raw(
             lambda connection: ctx.driver.update_versioned(connection, item, item.version)
         )

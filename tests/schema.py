@@ -27,6 +27,7 @@ from sqlalchemy import (
 from fastapi_building_blocks import (
     InMemoryRepository,
     SQLAlchemyRepository,
+    SQLAlchemySession,
     UTCDateTime,
     created_at,
     created_by,
@@ -180,3 +181,9 @@ REPOSITORIES: dict[str, tuple[type[Any], type[Any]]] = {
     "children": (SQLChildren, MemoryChildren),
     "notes": (SQLNotes, MemoryNotes),
 }
+
+
+async def create_tables(session: SQLAlchemySession) -> None:
+    """The contract tables on `session`'s database, where missing."""
+    async with session.transaction() as connection:
+        await connection.run_sync(schema.create_all)

@@ -25,7 +25,7 @@ from fastapi_building_blocks import (
 from fastapi_building_blocks.database import translate_error
 from fastapi_building_blocks.dialects.driver_path import driver_connection
 from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
-from tests.schema import Parent, SQLParents, parents, schema
+from tests.schema import Parent, SQLParents, create_tables, parents
 
 SECRET = "s3cret-Pa55"
 
@@ -107,8 +107,7 @@ async def test_concurrent_sqlite_units_of_work_that_read_then_write_all_commit(
     # SQLite refuses to let one wait for the write lock after it has read.
     session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}")
     async with session:
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         first = await SQLParents(session).create(Parent(label="first"))
 
         async def read_then_write(number: int) -> None:
@@ -130,8 +129,7 @@ async def test_a_sqlite_unit_of_work_kept_waiting_past_the_busy_timeout_is_a_con
 ) -> None:
     session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'held.db'}")
     async with session:
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         async with UnitOfWork(session) as holder:
             await SQLParents(holder).create(Parent(label="holder"))
             with pytest.raises(ConcurrencyError):  # after the 5 s busy timeout
@@ -337,8 +335,7 @@ async def test_a_read_leaves_no_snapshot_behind_on_its_pooled_connection(
         SQLAlchemySession(url) as writer,
         SQLAlchemySession(url, pool_size=1, max_overflow=0) as reader,
     ):
-        async with writer.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(writer)
         parent = await SQLParents(writer).create(Parent(label=f"before-{uuid.uuid4()}"))
 
         changed = parent.model_copy(update={"label": f"after-{uuid.uuid4()}"})
@@ -370,8 +367,7 @@ async def commands_sent(session: SQLAlchemySession) -> dict[str, int]:
 
 async def test_mariadb_reads_and_single_row_writes_are_one_statement_each() -> None:
     async with SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session:
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         repository = SQLParents(session)
         parent = await repository.create(Parent(label=f"first-{uuid.uuid4()}"))
 
@@ -398,8 +394,7 @@ async def test_mariadb_reads_and_single_row_writes_are_one_statement_each() -> N
 
 async def test_mariadb_transactions_still_begin_and_commit_or_roll_back() -> None:
     async with SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session:
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         label = f"undone-{uuid.uuid4()}"
 
         before = await commands_sent(session)
@@ -427,8 +422,7 @@ async def test_a_connection_switched_to_another_isolation_level_returns_to_autoc
         SQLAlchemySession(MARIADB_URL, pool_size=1, max_overflow=0) as session,
         SQLAlchemySession(MARIADB_URL) as observer,
     ):
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         async with session.engine.connect() as connection:
             serializable = await connection.execution_options(isolation_level="SERIALIZABLE")
             await serializable.exec_driver_sql("SELECT 1")
@@ -442,8 +436,7 @@ async def test_a_connection_switched_to_another_isolation_level_returns_to_autoc
 async def test_on_mariadb_engine_connect_keeps_sqlalchemys_commit_as_you_go() -> None:
     label = f"uncommitted-{uuid.uuid4().hex[:12]}"
     async with SQLAlchemySession(MARIADB_URL) as session:
-        async with session.transaction() as connection:
-            await connection.run_sync(schema.create_all)
+        await create_tables(session)
         async with session.engine.connect() as connection:  # autobegin sends BEGIN
             await connection.execute(parents.insert().values(label=label))
         # closed without commit(): rolled back, as SQLAlchemy promises

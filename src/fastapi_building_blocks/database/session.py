@@ -319,7 +319,7 @@ class SQLAlchemySession(DatabaseSession):
         """Round-trip to the database, or DatabaseUnavailableError."""
         try:
             # One statement: no transaction around it (on SQLite it would wait for writers).
-            async with (self._single_statement_engine or self.engine).connect() as connection:
+            async with self.connection() as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except Exception as error:
             translated = translate_error(error, self.dialect, None)
