@@ -2,10 +2,11 @@
 
 Every driver error of every dialect is translated into one of these, so services catch
 our types and never a driver's. Messages carry context (table, columns, constraint) and
-never a password or a full connection URL.
+never a password or a full connection URL. The tree below is the class hierarchy (a
+test holds the two together):
 
     BuildingBlocksError
-    ├── ConfigurationError              bad URL, unknown scheme, driver not installed
+    ├── ConfigurationError              bad URL, unknown scheme, driver not installed, login refused
     └── RepositoryError
         ├── NotFoundError               404: no row with that key
         ├── MultipleResultsFoundError   a lookup expected one row and found several
@@ -14,10 +15,14 @@ never a password or a full connection URL.
         │   ├── UniqueViolationError        a unique key is already taken
         │   └── ForeignKeyViolationError    a referenced row is missing, or still referenced
         ├── ConstraintViolationError    422: the row itself breaks a schema rule
-        │   ├── NotNullViolationError
-        │   └── CheckViolationError
+        │   ├── NotNullViolationError       a required column got no value
+        │   ├── CheckViolationError         a CHECK constraint refused the row
+        │   └── InvalidValueError           a value its column cannot hold on some backend
         ├── ConcurrencyError            409: the row changed since it was read (stale version)
         ├── DatabaseUnavailableError    503: refused, lost or timed-out connection
+        │   ├── StatementTimeoutError       504: a statement ran past the statement timeout
+        │   └── LoginRefusedError           the server refused the credentials or database
+        ├── CommitOutcomeUnknownError   503: the connection died during COMMIT
         └── UnitOfWorkError             used outside its block, or after a failed operation
 """
 
@@ -46,7 +51,7 @@ class NotFoundError(RepositoryError):
     """No row has the requested key."""
 
     def __init__(self, table: str, key: object) -> None:
-        super().__init__(f"{table}: no row with key {key!r}", table=table)
+        super().__init__(f"{table}: no row with key {key}", table=table)
         self.key = key
 
 
@@ -62,8 +67,8 @@ class InvalidFilterError(RepositoryError):
         self.field = field
 
 
-class ConstraintViolationError(RepositoryError):
-    """The database refused a write because of a schema constraint."""
+class _NamesColumns(RepositoryError):
+    """An error about a constraint of the table: its name and columns, where known."""
 
     def __init__(
         self,
@@ -78,7 +83,7 @@ class ConstraintViolationError(RepositoryError):
         self.columns = tuple(columns)
 
 
-class ConflictError(ConstraintViolationError):
+class ConflictError(_NamesColumns):
     """The write clashes with rows already stored: retrying the same write cannot help."""
 
 
@@ -90,12 +95,24 @@ class ForeignKeyViolationError(ConflictError):
     """A referenced row does not exist, or a row being removed is still referenced."""
 
 
+class ConstraintViolationError(_NamesColumns):
+    """The database (or the repository, for it) refused the row for a schema rule."""
+
+
 class NotNullViolationError(ConstraintViolationError):
     """A required column got no value."""
 
 
 class CheckViolationError(ConstraintViolationError):
     """A CHECK constraint rejected the row."""
+
+
+class InvalidValueError(ConstraintViolationError):
+    """A value its column cannot hold: too long, out of range, or text one backend refuses.
+
+    Checked before the statement runs, the same on every backend, so a value that one
+    supported database cannot store is refused by all of them.
+    """
 
 
 class ConcurrencyError(RepositoryError):
@@ -106,6 +123,26 @@ class DatabaseUnavailableError(RepositoryError):
     """The database could not be reached or went away; the operation did not complete."""
 
     retry_after_seconds = 5
+
+
+class StatementTimeoutError(DatabaseUnavailableError):
+    """A statement ran past the session's statement timeout and was cancelled."""
+
+
+class LoginRefusedError(DatabaseUnavailableError):
+    """The server answered but refused the login or the database name: a setup mistake.
+
+    A request that meets it is a 503 like any outage; a session connecting at startup
+    does not retry it (see `SQLAlchemySession.connect`).
+    """
+
+
+class CommitOutcomeUnknownError(RepositoryError):
+    """The connection was lost while COMMIT was under way: the change may or may not be stored.
+
+    Unlike `DatabaseUnavailableError` a blind retry is not safe: read the data back (or
+    retry with an idempotency key) before writing again.
+    """
 
 
 class UnitOfWorkError(RepositoryError):

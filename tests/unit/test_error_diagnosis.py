@@ -53,7 +53,13 @@ class PyodbcError(Exception):
         (
             "[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed for user "
             "'sa'. (18456) (SQLDriverConnect)",
-            Diagnosis(Failure.UNAVAILABLE),
+            Diagnosis(Failure.LOGIN_REFUSED),
+        ),
+        (
+            "[23000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Violation of PRIMARY KEY "
+            "constraint 'pk_parents'. Cannot insert duplicate key in object 'dbo.parents'. "
+            "The duplicate key value is (5). (2627) (SQLExecDirectW)",
+            Diagnosis(Failure.UNIQUE, constraint="pk_parents"),
         ),
         ("[42S02] Invalid object name 'nope'. (208) (SQLExecDirectW)", None),
     ],
@@ -91,6 +97,9 @@ def test_sql_server_errors_are_read_from_their_native_numbers(
         ),
         (1213, "Deadlock found when trying to get lock", Diagnosis(Failure.CONCURRENCY)),
         (2003, "Can't connect to MySQL server on '127.0.0.1'", Diagnosis(Failure.UNAVAILABLE)),
+        (1045, "Access denied for user 'fbb'@'localhost'", Diagnosis(Failure.LOGIN_REFUSED)),
+        (1969, "Query execution was interrupted (max_statement_time exceeded)",
+         Diagnosis(Failure.TIMEOUT)),
         (1146, "Table 'd.nope' doesn't exist", None),
     ],
 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from sqlalchemy import Table
 from sqlalchemy import exc as sa_exc
 
@@ -9,16 +12,27 @@ from ..dialects import Diagnosis, Dialect, Failure
 from ..errors import (
     CheckViolationError,
     ConcurrencyError,
+    ConflictError,
     ConstraintViolationError,
     DatabaseUnavailableError,
     ForeignKeyViolationError,
+    InvalidValueError,
+    LoginRefusedError,
     NotNullViolationError,
     RepositoryError,
+    StatementTimeoutError,
     UniqueViolationError,
 )
 
+logger = logging.getLogger("fastapi_building_blocks.database")
+
 #: Errors raised before a driver could wrap them: refused sockets, DNS, timeouts.
 _CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionError)
+#: Raised while a value is converted for the driver (a bind processor, the driver's own
+#: encoder): the value, not the database, is at fault.
+_VALUE_ERRORS = (ValueError, OverflowError, UnicodeError, TypeError)
+#: Quoted text and `(...)=(...)` key details in driver messages may hold row values.
+_LITERALS = re.compile(r"""("[^"]*"|'[^']*'|\([^)]*\)=\([^)]*\))""")
 
 
 def translate_error(
@@ -32,16 +46,28 @@ def translate_error(
         return DatabaseUnavailableError(
             f"{where}: no pooled connection became free in time", table=_name(table)
         )
+    if isinstance(error, TimeoutError):  # a client-side timeout (asyncpg's command_timeout)
+        return StatementTimeoutError(
+            f"{where}: the database did not answer within the statement timeout",
+            table=_name(table),
+        )
     if isinstance(error, _CONNECTION_ERRORS):
         return DatabaseUnavailableError(
             f"{where}: the database cannot be reached ({type(error).__name__})", table=_name(table)
         )
+    if isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError):
+        # SQLAlchemy could not even send the statement: a value failed to convert.
+        if isinstance(error.orig, _VALUE_ERRORS):
+            return _invalid_value(where, table)
+        return None
     if not isinstance(error, sa_exc.DBAPIError):
         # Raised by the driver itself, on a path that bypasses SQLAlchemy (COPY, driver path).
         diagnosis = dialect.diagnose(error)
         if diagnosis is not None:
             return _from_diagnosis(diagnosis, table)
         if dialect.is_driver_error(error):
+            if isinstance(error, _VALUE_ERRORS):  # e.g. asyncpg's DataError for an argument
+                return _invalid_value(where, table)
             return _refused(where, error, table)
         return None
     diagnosis = dialect.diagnose(error.orig) if error.orig is not None else None
@@ -55,16 +81,31 @@ def translate_error(
         return DatabaseUnavailableError(
             f"{where}: the database did not complete the operation", table=_name(table)
         )
+    if isinstance(error.orig, _VALUE_ERRORS):
+        return _invalid_value(where, table)
     return _refused(where, error.orig, table)
+
+
+def redacted(message: str) -> str:
+    """A driver message fit for a log line: quoted text (which may be a value) withheld."""
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return _LITERALS.sub("<…>", first_line)[:300]
 
 
 def _refused(
     where: str, driver_error: BaseException | None, table: Table | None
 ) -> RepositoryError:
+    kind = type(driver_error).__name__
+    # The response says nothing of it (a 500); the log line says what the driver said.
+    logger.error("%s: the database refused the operation: %s: %s", where, kind,
+                 redacted(str(driver_error)))  # fmt: skip
     return RepositoryError(
-        f"{where}: the database refused the operation ({type(driver_error).__name__})",
-        table=_name(table),
+        f"{where}: the database refused the operation ({kind})", table=_name(table)
     )
+
+
+def _invalid_value(where: str, table: Table | None) -> RepositoryError:
+    return InvalidValueError(f"{where}: a value does not fit its column", table=_name(table))
 
 
 def _name(table: Table | None) -> str | None:
@@ -85,7 +126,7 @@ def _constraint_columns(table: Table | None, diagnosis: Diagnosis) -> tuple[str,
     return ()
 
 
-_ERROR_BY_FAILURE: dict[Failure, tuple[type[ConstraintViolationError], str]] = {
+_ERROR_BY_FAILURE: dict[Failure, tuple[type[ConflictError | ConstraintViolationError], str]] = {
     Failure.UNIQUE: (UniqueViolationError, "a row with the same {named} already exists"),
     Failure.FOREIGN_KEY: (
         ForeignKeyViolationError,
@@ -93,7 +134,7 @@ _ERROR_BY_FAILURE: dict[Failure, tuple[type[ConstraintViolationError], str]] = {
     ),
     Failure.NOT_NULL: (NotNullViolationError, "{named} is required"),
     Failure.CHECK: (CheckViolationError, "the row breaks the check {named}"),
-    Failure.INVALID_VALUE: (ConstraintViolationError, "a value does not fit its column"),
+    Failure.INVALID_VALUE: (InvalidValueError, "a value does not fit its column"),
 }
 
 
@@ -102,6 +143,15 @@ def _from_diagnosis(diagnosis: Diagnosis, table: Table | None) -> RepositoryErro
     if diagnosis.failure is Failure.UNAVAILABLE:
         return DatabaseUnavailableError(
             f"{where}: the database cannot be reached", table=_name(table)
+        )
+    if diagnosis.failure is Failure.LOGIN_REFUSED:
+        return LoginRefusedError(
+            f"{where}: the server refused the login or the database name", table=_name(table)
+        )
+    if diagnosis.failure is Failure.TIMEOUT:
+        return StatementTimeoutError(
+            f"{where}: the statement ran past the statement timeout and was cancelled",
+            table=_name(table),
         )
     if diagnosis.failure is Failure.CONCURRENCY:
         return ConcurrencyError(

@@ -32,6 +32,10 @@ class Failure(enum.Enum):
     INVALID_VALUE = "invalid_value"
     CONCURRENCY = "concurrency"
     UNAVAILABLE = "unavailable"
+    #: The statement ran past the statement timeout and the server cancelled it.
+    TIMEOUT = "timeout"
+    #: The server refused the login or the database name: retrying cannot help.
+    LOGIN_REFUSED = "login_refused"
 
 
 @dataclass(frozen=True)

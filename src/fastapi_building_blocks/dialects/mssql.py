@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +23,8 @@ _FAILURE_BY_NATIVE_ERROR = {
     2628: Failure.INVALID_VALUE,
     8115: Failure.INVALID_VALUE,  # arithmetic overflow
     1205: Failure.CONCURRENCY,  # deadlock victim
-    4060: Failure.UNAVAILABLE,  # cannot open database
-    18456: Failure.UNAVAILABLE,  # login failed
+    4060: Failure.LOGIN_REFUSED,  # cannot open database
+    18456: Failure.LOGIN_REFUSED,  # login failed
     10054: Failure.UNAVAILABLE,
     10061: Failure.UNAVAILABLE,
 }
@@ -88,10 +89,12 @@ class MSSQLDialect(Dialect):
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         message = " ".join(str(argument) for argument in getattr(error, "args", ()))
-        native = first_match(r"\((\d+)\)", message)
-        if native is None:
+        # The native number is the last parenthesised number: a duplicate integer key
+        # value, printed earlier in the message, looks the same.
+        numbers = re.findall(r"\((\d+)\)", message)
+        if not numbers:
             return None
-        number = int(native)
+        number = int(numbers[-1])
         if number == 547:  # conflicted with a FOREIGN KEY or CHECK constraint
             constraint = first_match(r'constraint "([^"]*)"', message)
             failure = Failure.FOREIGN_KEY if "FOREIGN KEY" in message else Failure.CHECK

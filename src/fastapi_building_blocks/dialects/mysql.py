@@ -31,8 +31,11 @@ _FAILURE_BY_ERRNO = {
     1205: Failure.CONCURRENCY,  # lock wait timeout
     1213: Failure.CONCURRENCY,  # deadlock
     1040: Failure.UNAVAILABLE,  # too many connections
-    1045: Failure.UNAVAILABLE,  # access denied
-    1049: Failure.UNAVAILABLE,  # unknown database
+    1045: Failure.LOGIN_REFUSED,  # access denied
+    1044: Failure.LOGIN_REFUSED,  # access denied to the database
+    1049: Failure.LOGIN_REFUSED,  # unknown database
+    1969: Failure.TIMEOUT,  # MariaDB: max_statement_time exceeded
+    3024: Failure.TIMEOUT,  # MySQL: max_execution_time exceeded
     2003: Failure.UNAVAILABLE,  # can't connect
     2006: Failure.UNAVAILABLE,  # server has gone away
     2013: Failure.UNAVAILABLE,  # lost connection during query

@@ -37,15 +37,21 @@ _FAILURE_BY_SQLSTATE = {
     "23514": Failure.CHECK,
     "22001": Failure.INVALID_VALUE,  # string_data_right_truncation
     "22003": Failure.INVALID_VALUE,  # numeric_value_out_of_range
+    "22021": Failure.INVALID_VALUE,  # character_not_in_repertoire (a NUL byte)
+    "22P05": Failure.INVALID_VALUE,  # untranslatable_character
+    "22025": Failure.INVALID_VALUE,  # invalid_escape_sequence
+    "22007": Failure.INVALID_VALUE,  # invalid_datetime_format
+    "22008": Failure.INVALID_VALUE,  # datetime_field_overflow
+    "57014": Failure.TIMEOUT,  # query_canceled: statement_timeout
     "40001": Failure.CONCURRENCY,  # serialization_failure
     "40P01": Failure.CONCURRENCY,  # deadlock_detected
     "53300": Failure.UNAVAILABLE,  # too_many_connections
     "57P01": Failure.UNAVAILABLE,  # admin_shutdown
     "57P02": Failure.UNAVAILABLE,  # crash_shutdown
     "57P03": Failure.UNAVAILABLE,  # cannot_connect_now
-    "3D000": Failure.UNAVAILABLE,  # invalid_catalog_name: the database does not exist
-    "28P01": Failure.UNAVAILABLE,  # invalid_password
-    "28000": Failure.UNAVAILABLE,  # invalid_authorization_specification
+    "3D000": Failure.LOGIN_REFUSED,  # invalid_catalog_name: the database does not exist
+    "28P01": Failure.LOGIN_REFUSED,  # invalid_password
+    "28000": Failure.LOGIN_REFUSED,  # invalid_authorization_specification
 }
 
 

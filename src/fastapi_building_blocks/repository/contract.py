@@ -32,7 +32,7 @@ from ..observability.hooks import any_active, observing, shared_operation
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import CheckedFilter, QueryPolicy
-from .query import CursorPage, Filter, Filters, Page, Sort, SortKeys
+from .query import CursorPage, Filters, Page, Sort, SortKeys
 
 E = TypeVar("E")
 K = TypeVar("K")
@@ -174,8 +174,7 @@ class Repository(ABC, Generic[E, K]):
         offset: int = 0,
     ) -> builtins.list[E]:
         """Matching entities in `sort` order (primary key order by default)."""
-        if (limit is not None and limit < 0) or offset < 0:
-            raise InvalidFilterError("limit and offset cannot be negative", table=self.table.name)
+        self._policy.check_range(limit, offset)
         return await self._fetch(
             self._checked(filters), self._policy.check_sort(sort), limit, offset
         )
@@ -201,9 +200,11 @@ class Repository(ABC, Generic[E, K]):
         self._check_page_size(page_size)
         if page < 1:
             raise InvalidFilterError("page starts at 1", table=self.table.name, field="page")
+        offset = (page - 1) * page_size
+        self._policy.check_range(page_size, offset, field="page")
         checked = self._checked(filters)
         order = self._policy.check_sort(sort)
-        total, rows = await self._count_and_fetch(checked, order, page_size, (page - 1) * page_size)
+        total, rows = await self._count_and_fetch(checked, order, page_size, offset)
         return Page.of([self._row_to_entity(row) for row in rows], total, page, page_size)
 
     @observed("keyset_page")
@@ -251,6 +252,7 @@ class Repository(ABC, Generic[E, K]):
     async def create(self, entity: E) -> E:
         """Insert one entity; returns it as stored (generated key and managed columns)."""
         values = self._managed.on_create(self._entity_to_dict(entity))
+        self._policy.check_row(values)
         return self._row_to_entity(await self._insert_one(values))
 
     @observed("bulk_create")
@@ -258,6 +260,8 @@ class Repository(ABC, Generic[E, K]):
         """Insert many entities, one round trip per batch, all or nothing; returns how many."""
         now = datetime.now(UTC)
         rows = [self._managed.on_create(self._entity_to_dict(entity), now) for entity in entities]
+        for row in rows:
+            self._policy.check_row(row)
         return await self._insert_many(rows, batch_size) if rows else 0
 
     @observed("update")
@@ -276,11 +280,12 @@ class Repository(ABC, Generic[E, K]):
             expected = values[version]
             conditions += self._managed.version_condition(expected)
             values[version] = expected + 1
+        self._policy.check_row(values)
         if await self._update_key(key, values, conditions):
             return self._row_to_entity({**original, **values})
         if version is not None and await self._get_row(key) is not None:
             raise ConcurrencyError(
-                f"{self.table.name}: row {key!r} changed since version {values[version] - 1}",
+                f"{self.table.name}: row {key} changed since version {values[version] - 1}",
                 table=self.table.name,
             )
         raise NotFoundError(self.table.name, key)
@@ -289,9 +294,9 @@ class Repository(ABC, Generic[E, K]):
     async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:
         """Set `values` on every matching row (at least one filter); returns the count."""
         checked = self._managed.live_only(self._required_filters(filters))
-        return await self._update_where(
-            checked, self._managed.on_update(self._policy.check_values(values))
-        )
+        changes = self._managed.on_update(self._policy.check_values(values, self._managed.all))
+        self._policy.check_row(changes)
+        return await self._update_where(checked, changes)
 
     @observed("delete")
     async def delete(self, key: K) -> None:
@@ -316,10 +321,11 @@ class Repository(ABC, Generic[E, K]):
     @observed("restore")
     async def restore(self, key: K) -> E:
         """Bring a soft-deleted row back; NotFoundError if no deleted row has that key."""
-        deleted_at = self._soft_delete_column("restore")
+        self._soft_delete_column("restore")
         coerced = self._coerce_key(key)
-        condition = self._policy.check_filter(Filter(deleted_at, "is_null", False))
-        if not await self._update_key(coerced, self._managed.restore_values(), [condition]):
+        # The repository's own condition: not the caller's allow-listed language.
+        condition = self._managed.deleted_condition()
+        if not await self._update_key(coerced, self._managed.restore_values(), condition):
             raise NotFoundError(self.table.name, key)
         return await self.get_by_id(key)
 
@@ -339,13 +345,15 @@ class Repository(ABC, Generic[E, K]):
     async def upsert(self, entity: E, *, conflict_columns: Sequence[str] | None = None) -> E:
         """Insert the entity, or update the row whose `conflict_columns` match (default: key).
 
-        On MySQL/MariaDB any unique key of the table counts as the conflict, whatever
-        `conflict_columns` says: the server offers no way to name one. Creation facts of
-        an existing row are kept; its version is incremented.
+        A row that matches on another unique key is a UniqueViolationError on every
+        backend (MySQL/MariaDB would update it: the repository undoes that and refuses).
+        Creation facts of an existing row are kept; its version is incremented; a
+        soft-deleted row is revived: upsert means "this row exists with these values".
         """
         columns = tuple(conflict_columns or (self._key,))
         values = self._managed.on_create(self._entity_to_dict(entity))
         self._policy.check_conflict_columns(columns, values)
+        self._policy.check_row(values)
         updates = self._managed.update_columns(values, columns)
         return self._row_to_entity(await self._upsert(values, columns, updates))
 

@@ -33,8 +33,13 @@ class ManagedColumns:
         self.immutable = frozenset(
             name for name in (self.created_at, self.created_by, self.deleted_at) if name
         )
+        #: Every managed column: a caller never sets one directly.
+        self.all = frozenset(str(column.key) for column in roles.values())
         self._live = (
             CheckedFilter(roles["deleted_at"], "is_null", True) if self.deleted_at else None
+        )
+        self._deleted = (
+            CheckedFilter(roles["deleted_at"], "is_null", False) if self.deleted_at else None
         )
 
     def on_create(self, values: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -81,14 +86,20 @@ class ManagedColumns:
     def live_condition(self) -> list[CheckedFilter]:
         return [self._live] if self._live is not None else []
 
+    def deleted_condition(self) -> list[CheckedFilter]:
+        return [self._deleted] if self._deleted is not None else []
+
     def version_condition(self, expected: Any) -> list[CheckedFilter]:
         if self.version is None:
             return []
         return [CheckedFilter(self._columns["version"], "eq", expected)]
 
     def update_columns(self, values: Mapping[str, Any], conflict: tuple[str, ...]) -> list[str]:
-        """Columns an upsert overwrites when the row exists: not the key, not creation facts."""
-        skip = set(conflict) | self.immutable | {self.version}
+        """Columns an upsert overwrites when the row exists: not the key, not creation facts.
+
+        `deleted_at` is overwritten (with NULL): an upsert revives a soft-deleted row.
+        """
+        skip = (set(conflict) | self.immutable | {self.version}) - {self.deleted_at}
         return [name for name in values if name not in skip]
 
 

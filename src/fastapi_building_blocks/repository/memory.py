@@ -267,9 +267,13 @@ class InMemoryRepository(Repository[E, K]):
     ) -> int:
         matching = [row[self._key] for row in self._matching(filters)]
         snapshot = {key: self._rows[key] for key in matching}
+        version = self._managed.version
         try:
             for key in matching:
-                self._replace(key, values)
+                changes = dict(values)
+                if version is not None:
+                    changes[version] = self._rows[key][version] + 1
+                self._replace(key, changes)
         except Exception:
             for key, row in snapshot.items():
                 self._store(key, row)

@@ -15,11 +15,20 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Column, Table, UniqueConstraint
 
-from ..errors import InvalidFilterError
+from ..errors import InvalidFilterError, InvalidValueError
 from .query import OPERATORS, Filter, Sort, SortKeys
+from .values import Check, text_problem, value_check
 
 #: A list for `in` / `not_in` longer than this is refused: it would be a huge statement.
 MAX_IN_VALUES = 1_000
+#: Filters in one query: SQLite refuses deep expression trees ("Expression tree is too
+#: large" near 1,000 terms), and no screen needs more.
+MAX_FILTERS = 50
+#: Characters in a like / contains / startswith value: SQLite refuses patterns past 50,000
+#: bytes ("LIKE or GLOB pattern too complex"), and a long pattern is a slow scan anyway.
+MAX_PATTERN_LENGTH = 500
+#: LIMIT and OFFSET: PostgreSQL's driver binds them as int4.
+MAX_ROW_NUMBER = 2**31 - 1
 _PATTERN_OPERATORS = frozenset({"like", "contains", "startswith"})
 _SCALAR_OPERATORS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 #: Types a filter or sort cannot meaningfully compare (JSON reports `object`).
@@ -78,6 +87,12 @@ class QueryPolicy:
         self._coercers: dict[str, Callable[[Any], Any]] = {
             column.key: self._coercer(column) for column in table.columns
         }
+        self._checks: dict[str, Check] = {
+            column.key: check
+            for column in table.columns
+            if (check := value_check(column)) is not None
+        }
+        self._check_items = tuple(self._checks.items())
 
     def column(self, name: str) -> Column[Any]:
         return self.table.columns[name]
@@ -96,10 +111,12 @@ class QueryPolicy:
 
         def coerce(value: Any) -> Any:
             if type(value) is python_type and not assume_utc:
-                return value  # already the column's type: nothing to check (hot path)
+                return value  # already the column's type: nothing to convert (hot path)
             coerced = adapter.validate_python(value)
-            if assume_utc and coerced.tzinfo is None:
-                return coerced.replace(tzinfo=UTC)
+            if assume_utc:
+                if coerced.tzinfo is None:
+                    return coerced.replace(tzinfo=UTC)
+                return coerced.astimezone(UTC)  # OverflowError near year 1 or 9999
             return coerced
 
         return coerce
@@ -109,13 +126,38 @@ class QueryPolicy:
         if value is None:
             return None
         try:
-            return self._coercers[field](value)
-        except (ValidationError, ValueError, TypeError) as error:
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-            raise self._invalid(f"{shown} is not a valid value for {field!r}", field) from error
+            coerced = self._coercers[field](value)
+        except (ValidationError, ValueError, TypeError, OverflowError) as error:
+            raise self._invalid(f"{_shown(value)} is not a valid value for {field!r}", field) from error
+        check = self._checks.get(field)
+        problem = check(coerced) if check is not None else None
+        if problem is not None:
+            raise self._invalid(f"{field!r} takes {problem}", field)
+        return coerced
+
+    def check_row(self, values: Mapping[str, Any]) -> None:
+        """InvalidValueError if a value to be written does not fit its column on every backend."""
+        for name, check in self._check_items:
+            value = values.get(name)
+            if value is not None and (problem := check(value)) is not None:
+                raise InvalidValueError(
+                    f"{self.table.name}: {name} takes {problem}",
+                    table=self.table.name,
+                    columns=(name,),
+                )
+
+    def check_range(self, limit: int | None, offset: int, field: str = "offset") -> None:
+        """A LIMIT and OFFSET every backend can bind, or InvalidFilterError naming `field`."""
+        if (limit is not None and not 0 <= limit <= MAX_ROW_NUMBER) or not (
+            0 <= offset <= MAX_ROW_NUMBER
+        ):
+            raise self._invalid(f"limit and offset must lie between 0 and {MAX_ROW_NUMBER}", field)
 
     def check_filters(self, filters: Iterable[Filter]) -> list[CheckedFilter]:
-        return [self.check_filter(one) for one in filters]
+        candidates = list(filters)
+        if len(candidates) > MAX_FILTERS:
+            raise self._invalid(f"at most {MAX_FILTERS} filters in one query")
+        return [self.check_filter(one) for one in candidates]
 
     def check_filter(self, candidate: Filter) -> CheckedFilter:
         field, op, value = candidate.field, candidate.op, candidate.value
@@ -136,6 +178,12 @@ class QueryPolicy:
                 raise self._invalid(f"{op} works on text fields, not {field!r}", field)
             if not isinstance(value, str):
                 raise self._invalid(f"{field!r} {op} needs a text value", field)
+            if len(value) > MAX_PATTERN_LENGTH:
+                raise self._invalid(
+                    f"{field!r} {op} takes at most {MAX_PATTERN_LENGTH} characters", field
+                )
+            if (problem := text_problem(value)) is not None:
+                raise self._invalid(f"{field!r} {op}: {problem}", field)
             return CheckedFilter(column, op, value)
         if op == "is_null":
             return CheckedFilter(column, op, self._boolean(field, value))
@@ -194,14 +242,37 @@ class QueryPolicy:
         if any(values.get(name) is None for name in columns):
             raise self._invalid(f"upsert needs values for {', '.join(columns)}")
 
-    def check_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Column values for `update_where`: known columns only, the key left alone."""
+    def check_values(self, values: Mapping[str, Any], kept: Collection[str]) -> dict[str, Any]:
+        """Column values for `update_where`, coerced: known columns only, none of `kept`.
+
+        `kept`: the key and the columns the repository manages itself (version, audit).
+        """
         unknown = [name for name in values if name not in self.table.columns]
         if unknown:
             raise self._invalid(f"no such field(s): {', '.join(map(repr, unknown))}")
-        if self.primary_key_name in values:
-            raise self._invalid("the primary key cannot be changed by update_where")
-        return dict(values)
+        refused = [name for name in values if name == self.primary_key_name or name in kept]
+        if refused:
+            raise self._invalid(
+                f"update_where cannot set {', '.join(map(repr, refused))}: "
+                "the key stays, and the repository keeps managed columns itself",
+                refused[0],
+            )
+        coerced = {}
+        for name, value in values.items():
+            try:
+                coerced[name] = self.coerce(name, value)
+            except InvalidFilterError as error:
+                raise InvalidValueError(
+                    str(error), table=self.table.name, columns=(name,)
+                ) from error
+        return coerced
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message may quote it: short, and never a Python repr."""
+    text = value if isinstance(value, str) else str(value)
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
 
 
 def _unique_keys(table: Table) -> list[frozenset[str]]:

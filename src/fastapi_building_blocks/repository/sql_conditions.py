@@ -49,6 +49,8 @@ def filter_params(filters: Sequence[CheckedFilter], prefix: str = "f") -> dict[s
                 params[name] = f"%{_escaped(value)}%"
             case "startswith":
                 params[name] = f"{_escaped(value)}%"
+            case "like":  # % and _ stay wildcards; every other character means itself
+                params[name] = value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
             case "in" | "not_in":
                 params[name] = list(value)
             case _:
@@ -83,9 +85,7 @@ def _clause(checked: CheckedFilter, name: str) -> ColumnElement[bool]:
             clause = column.in_(bindparam(name, expanding=True))
         case "not_in":
             clause = column.not_in(bindparam(name, expanding=True))
-        case "like":
-            clause = column.ilike(value)
-        case "contains" | "startswith":
+        case "like" | "contains" | "startswith":
             clause = column.ilike(value, escape=LIKE_ESCAPE)
         case "is_null":
             clause = column.is_(None) if checked.value else column.is_not(None)

@@ -17,6 +17,7 @@ from sqlalchemy.sql import Delete, Insert, Select
 from ..database import DatabaseSession, translate_error
 from ..dialects import Conflict
 from ..dialects.driver_path import DriverPath, DriverStatement
+from ..errors import UniqueViolationError
 from . import sql_conditions
 from .contract import E, K, Repository
 from .policy import CheckedFilter, is_integer_column
@@ -322,7 +323,10 @@ class SQLAlchemyRepository(Repository[E, K]):
     async def _update_where(
         self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
     ) -> int:
-        statement = update(self.table).where(*sql_conditions.filter_clauses(filters)).values(values)
+        changes: dict[str, Any] = dict(values)
+        if (version := self._managed.version) is not None:
+            changes[version] = self.table.columns[version] + 1
+        statement = update(self.table).where(*sql_conditions.filter_clauses(filters)).values(changes)
         async with self._connection("write") as connection:
             result = await connection.execute(statement, sql_conditions.filter_params(filters))
             return result.rowcount
@@ -353,7 +357,16 @@ class SQLAlchemyRepository(Repository[E, K]):
         )
         async with self._connection("transaction") as connection:
             await connection.execute(statement)
-            return (await connection.execute(lookup)).one()._mapping
+            row = (await connection.execute(lookup)).first()
+            if row is None:
+                # MySQL / MariaDB updated the row that matched on another unique key: the
+                # transaction rolls that back, and the caller hears what the others say.
+                raise UniqueViolationError(
+                    f"{self.table.name}: the row clashes with another on a unique key "
+                    f"other than ({', '.join(conflict_columns)})",
+                    table=self.table.name,
+                )
+            return row._mapping
 
 
 def _dicts(result: Result[Any]) -> builtins.list[Mapping[Any, Any]]:
