@@ -24,7 +24,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import SQLAlchemySession, translate_error
-from .errors import UnitOfWorkError
+from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .observability.hooks import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
 
@@ -130,10 +130,12 @@ class UnitOfWork(_Lifecycle):
     ) -> None:
         connection, self._connection = self._require(), None
         try:
-            if connection.in_transaction():
-                await connection.rollback()
+            await _roll_back_quietly(connection)
         finally:
-            await connection.close()
+            try:
+                await connection.close()
+            except Exception:  # a dead connection: the pool discards it either way
+                logger.warning("closing the unit of work's connection failed", exc_info=True)
             self._forget()
             self._observation.__exit__(exc_type, exc, traceback)
 
@@ -143,23 +145,35 @@ class UnitOfWork(_Lifecycle):
         return self._connection
 
     async def commit(self) -> None:
-        """Commit everything so far, then run the after-commit callbacks."""
+        """Commit everything so far, then run the after-commit callbacks.
+
+        The next statement begins the next transaction (not this method): a commit costs
+        no extra BEGIN, cannot fail after the server stored the data, and leaves SQLite's
+        write lock free while the callbacks run. A connection lost while COMMIT was under
+        way is a CommitOutcomeUnknownError: the data may or may not be stored.
+        """
         connection = self._require()
         self.check_usable()
-        try:
-            await connection.commit()
-        except Exception as error:
-            self.fail(error)
-            raise translate_error(error, self.dialect, None) or error from error
-        await connection.begin()
+        if connection.in_transaction():
+            try:
+                await connection.commit()
+            except Exception as error:
+                self.fail(error)
+                translated = translate_error(error, self.dialect, None) or error
+                if isinstance(translated, DatabaseUnavailableError):
+                    raise CommitOutcomeUnknownError(
+                        "the connection was lost while committing: the changes may or may "
+                        "not be stored; read them back before writing again"
+                    ) from error
+                raise translated from error
         await self._run_callbacks()
 
     async def rollback(self) -> None:
         """Undo everything since the last commit; the unit of work can be used again."""
         connection = self._require()
-        await connection.rollback()
+        if connection.in_transaction():
+            await connection.rollback()
         self._forget()
-        await connection.begin()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -169,8 +183,15 @@ class UnitOfWork(_Lifecycle):
         nested = await connection.begin_nested()
         try:
             yield
-        except BaseException:
-            await nested.rollback()
+        except BaseException as error:
+            try:
+                await nested.rollback()
+            except Exception:
+                # The savepoint is gone with its connection: the caller still hears its
+                # own error, and the unit of work stays failed.
+                logger.warning("rolling back to a savepoint failed", exc_info=True)
+                self.fail(error)
+                raise error from None
             self._failure = None  # the failure was undone with the savepoint
             raise
         await nested.commit()
@@ -195,6 +216,25 @@ class UnitOfWork(_Lifecycle):
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self._connection_in_use()
+
+
+async def _roll_back_quietly(connection: AsyncConnection) -> None:
+    """Roll back whatever is open; a failure here must not replace the caller's error.
+
+    A rollback fails when the connection is gone, and then so is the transaction: the
+    server rolls back what a lost connection left open. The connection is invalidated so
+    the pool does not hand it out again.
+    """
+    if not connection.in_transaction():
+        return
+    try:
+        await connection.rollback()
+    except Exception:
+        logger.warning("rollback failed; discarding the connection", exc_info=True)
+        try:
+            await connection.invalidate()
+        except Exception:
+            logger.debug("invalidating the connection failed too", exc_info=True)
 
 
 class InMemoryUnitOfWork(_Lifecycle):

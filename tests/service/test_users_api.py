@@ -174,11 +174,29 @@ async def test_a_forged_cursor_is_a_400_problem(client: httpx.AsyncClient) -> No
     assert response.status_code == 400
 
 
-async def test_a_malformed_id_is_a_422_problem(client: httpx.AsyncClient) -> None:
+async def test_a_malformed_id_names_no_resource_a_404_problem(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{USERS}not-a-uuid")
 
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_patch_on_the_keyset_path_is_a_405_naming_what_it_allows(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.patch(f"{USERS}keyset", json={"version": 1})
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+async def test_a_405_on_a_key_path_names_every_method_the_path_has(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.options(f"{USERS}{uuid.uuid4()}")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"
 
 
 async def test_registering_with_a_welcome_post_creates_both(client: httpx.AsyncClient) -> None:

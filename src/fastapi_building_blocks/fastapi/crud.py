@@ -15,18 +15,27 @@ which FastAPI must see as objects, not strings.
 """
 
 import dataclasses
+import types
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from ..errors import InvalidFilterError
 from ..repository import Filter
+from ..repository.cursor import MAX_CURSOR_LENGTH
+from .problems import DATABASE_STATUSES, problem_responses
 
 T = TypeVar("T")
 LIST_OPERATORS = frozenset({"in", "not_in", "between"})
+#: The deepest offset page: page x page_size stays within what every backend binds.
+MAX_PAGE = 2_000_000
+#: Path converters for the key types Starlette can match: a path such as /keyset is then
+#: not mistaken for a key (a 405 for PATCH /keyset, not a 422).
+_KEY_CONVERTERS = {uuid.UUID: ":uuid", int: ":int"}
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -60,6 +69,26 @@ def parse_sort(sort: str | None) -> list[str]:
     return [key.strip() for key in sort.split(",") if key.strip()] if sort else []
 
 
+def _allows_none(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return type(None) in get_args(annotation)
+    return annotation is None or annotation is Any
+
+
+def _refuse_nulls(changes: dict[str, Any], read: type[BaseModel]) -> None:
+    """A PATCH may leave a field out, but not set one the resource always has to null."""
+    fields = read.model_fields
+    errors = [
+        {"type": "null_not_allowed", "loc": ("body", name), "msg": "may not be null",
+         "input": None}
+        for name, value in changes.items()
+        if value is None and name in fields and not _allows_none(fields[name].annotation)
+    ]  # fmt: skip
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def _changed(entity: Any, changes: dict[str, Any]) -> Any:
     if dataclasses.is_dataclass(entity) and not isinstance(entity, type):
         return dataclasses.replace(entity, **changes)
@@ -88,45 +117,51 @@ def crud_router(
             return to_entity(repo, body)
         return type(repo).entity_type(**body.model_dump())
 
-    @router.get("/", response_model=PageOut[read])  # type: ignore[valid-type]
+    keyed = f"/{{key{_KEY_CONVERTERS.get(key_type, '')}}}"
+    reads = problem_responses(400, 422, *DATABASE_STATUSES)
+    by_key = problem_responses(400, 404, 422, *DATABASE_STATUSES)
+    writes = problem_responses(400, 409, 422, *DATABASE_STATUSES)
+
+    @router.get("/", response_model=PageOut[read], responses=reads)  # type: ignore[valid-type]
     async def list_page(
         repo: Repo,
         filters: Filters = [],  # noqa: B006 - FastAPI copies query defaults
         sort: Sort = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> Any:
         return await repo.search(
             parse_filters(filters), sort=parse_sort(sort), page=page, page_size=page_size
         )
 
-    @router.get("/keyset", response_model=CursorPageOut[read])  # type: ignore[valid-type]
+    @router.get("/keyset", response_model=CursorPageOut[read], responses=reads)  # type: ignore[valid-type]
     async def keyset_page(
         repo: Repo,
         filters: Filters = [],  # noqa: B006
         sort: Sort = None,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> Any:
         return await repo.keyset_page(
             parse_filters(filters), sort=parse_sort(sort), cursor=cursor, limit=limit
         )
 
-    @router.get("/{key}", response_model=read)
+    @router.get(keyed, response_model=read, responses=by_key)
     async def read_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
         return await repo.get_by_id(key)
 
-    @router.post("/", status_code=201, response_model=read)
+    @router.post("/", status_code=201, response_model=read, responses=writes)
     async def create_one(body: create, repo: Repo) -> Any:  # type: ignore[valid-type]
         return await repo.create(build(repo, body))
 
-    @router.patch("/{key}", response_model=read)
+    @router.patch(keyed, response_model=read, responses={**by_key, **writes})
     async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]
-        current = await repo.get_by_id(key)
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        _refuse_nulls(changes, read)
+        current = await repo.get_by_id(key)
         return await repo.update(_changed(current, changes))
 
-    @router.delete("/{key}", status_code=204, response_class=Response)
+    @router.delete(keyed, status_code=204, response_class=Response, responses={**by_key, **writes})
     async def delete_one(key: key_type, repo: Repo) -> None:  # type: ignore[valid-type]
         await repo.delete(key)
 

@@ -1,72 +1,115 @@
-"""Every package error as an RFC 9457 `application/problem+json` response.
+"""Every error response as RFC 9457 `application/problem+json`, and declared as such.
 
     app = FastAPI()
     install_problem_handlers(app)
 
-Statuses: NotFound 404, Conflict 409, ConstraintViolation 422, InvalidFilter 400,
-Concurrency 409, DatabaseUnavailable 503 (with Retry-After), request validation 422, and
-500 for anything unexpected, without a traceback or driver text in the body.
+Each package error's status follows from its place in the exception tree (see `errors`):
+NotFound 404, InvalidFilter 400, Conflict and Concurrency 409, ConstraintViolation 422,
+DatabaseUnavailable 503 (with Retry-After), StatementTimeout 504, CommitOutcomeUnknown
+503; request validation is 422, a body too large 413, and anything unexpected 500 without
+a traceback or driver text in the body. The OpenAPI document says the same: routes list
+their problem statuses with `problem_responses(...)`.
 """
 
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..errors import (
+    CommitOutcomeUnknownError,
     ConcurrencyError,
     ConflictError,
     ConstraintViolationError,
     DatabaseUnavailableError,
     InvalidFilterError,
-    MultipleResultsFoundError,
     NotFoundError,
     RepositoryError,
+    StatementTimeoutError,
 )
+from .middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, UnexpectedErrorMiddleware
+from .problem_body import PROBLEM_JSON, problem, reason
 
 logger = logging.getLogger("fastapi_building_blocks.fastapi")
 
-PROBLEM_JSON = "application/problem+json"
 
-#: Most specific first: the first matching class decides the status.
-_STATUS_BY_ERROR: list[tuple[type[RepositoryError], int, str]] = [
-    (NotFoundError, 404, "Not Found"),
-    (ConflictError, 409, "Conflict"),
-    (ConcurrencyError, 409, "Conflict"),
-    (ConstraintViolationError, 422, "Unprocessable Content"),
-    (InvalidFilterError, 400, "Bad Request"),
-    (DatabaseUnavailableError, 503, "Service Unavailable"),
-    (MultipleResultsFoundError, 500, "Internal Server Error"),
-]
+#: The status of each kind of error; an error takes that of its nearest listed ancestor.
+STATUS_BY_ERROR: dict[type[RepositoryError], int] = {
+    RepositoryError: 500,
+    NotFoundError: 404,
+    InvalidFilterError: 400,
+    ConflictError: 409,
+    ConcurrencyError: 409,
+    ConstraintViolationError: 422,
+    DatabaseUnavailableError: 503,
+    StatementTimeoutError: 504,
+    CommitOutcomeUnknownError: 503,
+}
+
+#: What a route that reads or writes the database may answer beyond its own statuses.
+DATABASE_STATUSES = (503, 504)
 
 
-def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    body.update({key: value for key, value in extensions.items() if value is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+class Problem(BaseModel):
+    """An RFC 9457 problem; the extension members say which field or error it was."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    #: The package's exception class, e.g. "UniqueViolationError".
+    error: str | None = None
+    #: The query parameter or field at fault (400).
+    field: str | None = None
+    #: The columns a write broke (409, 422).
+    fields: list[str] | None = None
+    #: Request validation: one entry per invalid part (422).
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the problem statuses a route can answer."""
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": reason(status),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == 503:
+        response["headers"] = {
+            "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}
+        }
+    return response
+
+
+def status_of(error: RepositoryError) -> int:
+    return next(STATUS_BY_ERROR[kind] for kind in type(error).__mro__ if kind in STATUS_BY_ERROR)
 
 
 async def _repository_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RepositoryError)
-    status, title = next(
-        ((status, title) for kind, status, title in _STATUS_BY_ERROR if isinstance(error, kind)),
-        (500, "Internal Server Error"),
-    )
+    status = status_of(error)
     if status >= 500:
         logger.error("%s %s failed: %s", request.method, request.url.path, error)
     extensions: dict[str, Any] = {"error": type(error).__name__}
-    if isinstance(error, ConstraintViolationError):
+    if isinstance(error, ConstraintViolationError | ConflictError):
         extensions["fields"] = list(error.columns) or None
     if isinstance(error, InvalidFilterError):
         extensions["field"] = error.field
-    detail = str(error) if status < 500 or status == 503 else "The request could not be completed."
-    response = problem(status, title, detail, **extensions)
+    detail = str(error) if status != 500 else "The request could not be completed."
+    response = problem(status, reason(status), detail, **extensions)
     if isinstance(error, DatabaseUnavailableError):
         response.headers["Retry-After"] = str(error.retry_after_seconds)
     return response
@@ -75,7 +118,7 @@ async def _repository_error(request: Request, error: Exception) -> JSONResponse:
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = [
-        {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+        {"loc": [str(part) for part in item["loc"]], "msg": item["msg"], "type": item["type"]}
         for item in error.errors()
     ]
     return problem(422, "Unprocessable Content", "The request is invalid.", errors=errors)
@@ -83,27 +126,72 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    response = problem(error.status_code, _reason(error.status_code), str(error.detail))
+    response = problem(error.status_code, reason(error.status_code), str(error.detail))
     for name, value in (error.headers or {}).items():
         response.headers[name] = value
+    if error.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
 
 
-async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("%s %s failed", request.method, request.url.path)
-    return problem(500, "Internal Server Error", "The request could not be completed.")
+#: Methods a 405's Allow header may list (HEAD comes with GET).
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers at this path: Starlette names only the first route's.
+
+    Each method is matched as the router would match it, so included routers count too.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in routes
+        )
+    ]
+    return sorted([*allowed, "HEAD"] if "GET" in allowed else allowed)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Register the handlers; every error response of `app` becomes problem+json."""
+def _declare_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's OpenAPI generator, made to say what the handlers really send.
+
+    FastAPI declares its own 422 body (`HTTPValidationError`, application/json); the
+    handlers send a problem. Every operation with a body can also get a 413.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = _problem_response(422)
+                if "requestBody" in operation:
+                    responses.setdefault("413", _problem_response(413))
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def install_problem_handlers(app: FastAPI, *, max_body_bytes: int | None = None) -> None:
+    """Every error response of `app` becomes problem+json, and its OpenAPI says so.
+
+    `max_body_bytes`: request bodies above it are a 413 (default 1 MiB).
+    """
     app.add_exception_handler(RepositoryError, _repository_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+    app.openapi = _declare_problems(app)  # type: ignore[method-assign]
