@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             uninstrument()
 
     app = FastAPI(title="Example users service", version="1.0.0", lifespan=lifespan)
-    install_problem_handlers(app)
+    install_problem_handlers(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(users.extra)
     app.include_router(users.router)

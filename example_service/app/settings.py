@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fastapi_building_blocks.settings import DatabaseSettings
@@ -10,9 +11,14 @@ from fastapi_building_blocks.settings import DatabaseSettings
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc.
-    database_url: str = "sqlite+aiosqlite:///./example.db"
+    #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc. A secret: its
+    #: password never shows in a repr or a dump of the settings.
+    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./example.db")
     database_pool_size: int = 5
+    #: Seconds a statement may run, or wait for a lock, before the database cancels it.
+    database_statement_timeout: float = 30.0
+    #: Request bodies above this many bytes are refused with 413.
+    max_body_bytes: int = 1_048_576
     #: OpenTelemetry from the OTEL_* variables, and Prometheus metrics at /metrics.
     telemetry: bool = True
     #: Statement spans from OpenTelemetry's SQLAlchemy instrumentation. They carry the SQL
@@ -24,4 +30,8 @@ class Settings(BaseSettings):
     slow_operation_seconds: float = 0.5
 
     def database(self) -> DatabaseSettings:
-        return DatabaseSettings(url=self.database_url, pool_size=self.database_pool_size)
+        return DatabaseSettings(
+            url=self.database_url,
+            pool_size=self.database_pool_size,
+            statement_timeout=self.database_statement_timeout,
+        )

@@ -11,9 +11,12 @@ from example_service.app.infrastructure.tables import schema
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
 
+MIGRATION_TIMEOUT_SECONDS = 3600.0
+
 
 def database_url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or Settings().database_url
+    given = context.get_x_argument(as_dictionary=True).get("url")
+    return given or Settings().database_url.get_secret_value()
 
 
 def run_offline() -> None:
@@ -33,7 +36,8 @@ def migrate(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    session = SQLAlchemySession(database_url(), connect_attempts=5)
+    # A migration may rewrite a large table: the service's statement timeout is not its.
+    session = SQLAlchemySession(database_url(), statement_timeout=MIGRATION_TIMEOUT_SECONDS)
     try:
         await session.connect()
         async with session.engine.connect() as connection:

@@ -89,15 +89,19 @@ def test_mysql_urls_get_utf8mb4_and_a_pool_recycle() -> None:
     assert session.engine.pool._recycle == 3600  # type: ignore[attr-defined]
 
 
-async def test_sqlite_files_run_with_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
-    session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}")
+async def test_sqlite_files_run_with_wal_foreign_keys_and_the_statement_timeout_as_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    session = SQLAlchemySession(
+        f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}", statement_timeout=2.5
+    )
     async with session, session.engine.connect() as connection:
         pragmas = [
             (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
             for name in ("journal_mode", "foreign_keys", "busy_timeout")
         ]
 
-    assert pragmas == ["wal", 1, 5000]
+    assert pragmas == ["wal", 1, 2500]
 
 
 async def test_concurrent_sqlite_units_of_work_that_read_then_write_all_commit(
@@ -127,12 +131,14 @@ async def test_concurrent_sqlite_units_of_work_that_read_then_write_all_commit(
 async def test_a_sqlite_unit_of_work_kept_waiting_past_the_busy_timeout_is_a_concurrency_error(
     tmp_path: Path,
 ) -> None:
-    session = SQLAlchemySession(f"sqlite+aiosqlite:///{tmp_path / 'held.db'}")
+    session = SQLAlchemySession(
+        f"sqlite+aiosqlite:///{tmp_path / 'held.db'}", statement_timeout=0.5
+    )
     async with session:
         await create_tables(session)
         async with UnitOfWork(session) as holder:
             await SQLParents(holder).create(Parent(label="holder"))
-            with pytest.raises(ConcurrencyError):  # after the 5 s busy timeout
+            with pytest.raises(ConcurrencyError):  # after the 0.5 s busy timeout
                 async with UnitOfWork(session) as waiter:
                     await SQLParents(waiter).create(Parent(label="waiter"))
             assert session.engine.pool.checkedout() == 1  # the holder's: the waiter's is back
@@ -199,25 +205,46 @@ async def test_ping_answers_when_the_database_is_up(url: str, tmp_path: Path) ->
 UNREACHABLE = [
     f"postgresql+asyncpg://fbb:{SECRET}@127.0.0.1:1/fbb_test",
     f"mysql+aiomysql://fbb:{SECRET}@127.0.0.1:1/fbb_test",
+    "sqlite+aiosqlite:////nonexistent/directory/app.db",
+]
+REFUSED = [
     f"postgresql+asyncpg://fbb:{SECRET}@127.0.0.1:5432/fbb_test",  # wrong password
     f"mysql+aiomysql://fbb:{SECRET}@127.0.0.1:3306/fbb_test",  # wrong password
-    "sqlite+aiosqlite:////nonexistent/directory/app.db",
+    "postgresql+asyncpg://fbb:fbb@127.0.0.1:5432/no_such_database",
+    "mysql+aiomysql://fbb:fbb@127.0.0.1:3306/no_such_database",
 ]
 
 
 @pytest.mark.parametrize("url", UNREACHABLE)
-async def test_an_unreachable_database_is_unavailable_without_leaking_the_password(
+async def test_an_unreachable_database_is_retried_until_the_connect_timeout_then_unavailable(
     url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    session = SQLAlchemySession(url, connect_attempts=2, connect_backoff_seconds=0.01)
+    session = SQLAlchemySession(url, connect_timeout=0.6)
 
     with pytest.raises(DatabaseUnavailableError) as raised:
         await session.connect()
 
     assert SECRET not in str(raised.value)
     assert SECRET not in caplog.text
-    assert "attempt 1 of 2" in caplog.text
+    assert "attempt 2" in caplog.text
+    await session.disconnect()
+
+
+@pytest.mark.parametrize("url", REFUSED)
+async def test_a_refused_login_or_unknown_database_fails_at_once_as_configuration(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    session = SQLAlchemySession(url, connect_timeout=60)
+
+    with pytest.raises(ConfigurationError) as raised:
+        await session.connect()
+
+    assert "refused the login or the database name" in str(raised.value)
+    assert SECRET not in str(raised.value)
+    assert SECRET not in caplog.text
+    assert "retrying" not in caplog.text
     await session.disconnect()
 
 

@@ -217,10 +217,15 @@ async def test_each_new_connection_records_how_long_it_took_to_open(
     pool = PoolMetrics(MeterProvider(metric_readers=[reader]))
     single = SQLAlchemySession(telemetry.session.url, pool_size=1, max_overflow=0)
     pool.watch(single)
+
+    async def select_one() -> None:
+        async with single.connection() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
     for _ in range(3):  # one connection, opened once and reused
-        await single.ping()
+        await select_one()
     await single.disconnect()
-    await single.ping()  # the pool opens a new one
+    await select_one()  # the pool opens a new one
     await single.disconnect()
 
     [metric] = metrics_named(reader, "db.client.connection.create_time")

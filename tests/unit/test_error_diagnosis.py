@@ -98,8 +98,11 @@ def test_sql_server_errors_are_read_from_their_native_numbers(
         (1213, "Deadlock found when trying to get lock", Diagnosis(Failure.CONCURRENCY)),
         (2003, "Can't connect to MySQL server on '127.0.0.1'", Diagnosis(Failure.UNAVAILABLE)),
         (1045, "Access denied for user 'fbb'@'localhost'", Diagnosis(Failure.LOGIN_REFUSED)),
-        (1969, "Query execution was interrupted (max_statement_time exceeded)",
-         Diagnosis(Failure.TIMEOUT)),
+        (
+            1969,
+            "Query execution was interrupted (max_statement_time exceeded)",
+            Diagnosis(Failure.TIMEOUT),
+        ),
         (1146, "Table 'd.nope' doesn't exist", None),
     ],
 )

@@ -21,11 +21,11 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import NullPool, PoolResetState, StaticPool
 
-from ..dialects import Dialect, EngineOptions, dialect_named
+from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_named
 from ..dialects.driver_path import DriverPath
-from ..errors import ConfigurationError, DatabaseUnavailableError
+from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
@@ -35,6 +35,12 @@ _RETURNED_AT = "fastapi_building_blocks.returned_at"
 _TRANSACTION_ENDED = "fastapi_building_blocks.transaction_ended"
 #: Execution option that tells the engine's `begin` listener to emit no BEGIN.
 _SKIP_BEGIN = "fastapi_building_blocks_skip_begin"
+#: How long `connect()` waits for a database that is starting up.
+CONNECT_TIMEOUT_SECONDS = 60.0
+CONNECT_FIRST_BACKOFF_SECONDS = 0.25
+CONNECT_MAX_BACKOFF_SECONDS = 5.0
+#: How long a health check waits for the database's answer.
+PING_TIMEOUT_SECONDS = 2.0
 
 
 class DatabaseSession(ABC):
@@ -96,27 +102,34 @@ def _parse_url(url: URL | str) -> URL:
         ) from None
 
 
+_DEFAULTS = DEFAULT_ENGINE_OPTIONS
+
+
 class SQLAlchemySession(DatabaseSession):
     """Owns one `AsyncEngine`: pool (5 + 10 overflow, pre-ping), tuning, connect, dispose.
 
     Pre-ping checks a connection in one round trip when it leaves the pool, unless it was
-    returned less than `ping_after_idle_seconds` ago.
+    returned less than `ping_after_idle_seconds` ago. Every statement is bounded by
+    `statement_timeout` seconds, enforced by the database itself (see the dialects).
+    `use_driver_path=False` sends every statement through SQLAlchemy's execute.
     """
 
     def __init__(
         self,
         url: URL | str,
         *,
-        pool_size: int = 5,
-        max_overflow: int = 10,
-        pool_timeout: float = 30.0,
-        pool_recycle: int | None = None,
-        pool_pre_ping: bool = True,
+        pool_size: int = _DEFAULTS.pool_size,
+        max_overflow: int = _DEFAULTS.max_overflow,
+        pool_timeout: float = _DEFAULTS.pool_timeout,
+        pool_recycle: int | None = _DEFAULTS.pool_recycle,
+        pool_pre_ping: bool = _DEFAULTS.pool_pre_ping,
         ping_after_idle_seconds: float = 0.5,
-        echo: bool = False,
+        echo: bool = _DEFAULTS.echo,
         connect_args: Mapping[str, Any] | None = None,
-        connect_attempts: int = 3,
-        connect_backoff_seconds: float = 0.5,
+        statement_timeout: float = _DEFAULTS.statement_timeout,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        ping_timeout: float = PING_TIMEOUT_SECONDS,
+        use_driver_path: bool = True,
     ) -> None:
         parsed = _parse_url(url)
         self.dialect = dialect_named(parsed.get_backend_name())
@@ -135,12 +148,15 @@ class SQLAlchemySession(DatabaseSession):
             pool_pre_ping=pool_pre_ping and not self._has_own_ping(),
             echo=echo,
             connect_args=connect_args or {},
+            statement_timeout=statement_timeout,
         )
+        self.options = options
         try:
+            arguments = self.dialect.engine_arguments(self.url, options)
             self.engine: AsyncEngine = create_async_engine(
                 self.url,
                 pool_reset_on_return=None,  # the session's own reset (_install_tuning)
-                **self.dialect.engine_arguments(self.url, options),
+                **arguments,
             )
         except ModuleNotFoundError as missing:
             raise ConfigurationError(
@@ -148,6 +164,7 @@ class SQLAlchemySession(DatabaseSession):
                 f"({missing.name} is not installed): "
                 f"pip install 'fastapi-building-blocks[{self.dialect.extra}]'"
             ) from None
+        self._ping_engine = self._pinging_engine(arguments)
         self._install_tuning(
             ping=pool_pre_ping and self._has_own_ping(), idle_seconds=ping_after_idle_seconds
         )
@@ -162,11 +179,31 @@ class SQLAlchemySession(DatabaseSession):
             self.engine.execution_options(**single) if single is not None else None
         )
         self._pool_name = mask_url(self.url)
-        self._driver_path = self.dialect.driver_path(self.engine.dialect)
+        self._driver_path = (
+            self.dialect.driver_path(self.engine.dialect) if use_driver_path else None
+        )
         #: Callers waiting for a pooled connection right now.
         self.pending_requests = 0
-        self.connect_attempts = max(1, connect_attempts)
-        self.connect_backoff_seconds = connect_backoff_seconds
+        self.connect_timeout = connect_timeout
+        self.ping_timeout = ping_timeout
+
+    def _pinging_engine(self, arguments: dict[str, Any]) -> AsyncEngine:
+        """An engine without a pool for `ping`: a health check never queues behind requests.
+
+        Where the pool is one shared connection (an in-memory SQLite database), another
+        engine would see another database: the ping takes the shared one.
+        """
+        if isinstance(self.engine.sync_engine.pool, StaticPool):
+            return self.engine
+        pool_options = (
+            "pool_size",
+            "max_overflow",
+            "pool_timeout",
+            "pool_recycle",
+            "pool_pre_ping",
+        )
+        unpooled = {name: value for name, value in arguments.items() if name not in pool_options}
+        return create_async_engine(self.url, poolclass=NullPool, **unpooled)
 
     def _has_own_ping(self) -> bool:
         return type(self.dialect).ping is not Dialect.ping
@@ -175,9 +212,11 @@ class SQLAlchemySession(DatabaseSession):
         dialect = self.dialect
         sync_engine = self.engine.sync_engine
 
+        options = self.options
+
         @event.listens_for(sync_engine, "connect")
         def tune(dbapi_connection: Any, _record: Any) -> None:
-            dialect.on_connect(dbapi_connection)
+            dialect.on_connect(dbapi_connection, options)
 
         if ping:  # pessimistic disconnect handling, as SQLAlchemy documents it
             # A connection returned moments ago is not pinged again (HikariCP does the
@@ -277,23 +316,31 @@ class SQLAlchemySession(DatabaseSession):
     # -- lifecycle --------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Check the database answers, retrying with backoff while it starts up."""
-        delay = self.connect_backoff_seconds
-        for attempt in range(1, self.connect_attempts + 1):
+        """Wait until the database answers, retrying with backoff for `connect_timeout` seconds.
+
+        A database that is still starting (a container coming up beside the service) gets
+        that long; a refused login or an unknown database is a ConfigurationError at once,
+        since waiting cannot fix it.
+        """
+        deadline = time.monotonic() + self.connect_timeout
+        delay = CONNECT_FIRST_BACKOFF_SECONDS
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.ping()
+            except LoginRefusedError as refused:
+                raise ConfigurationError(f"{mask_url(self.url)}: {refused}") from refused
             except DatabaseUnavailableError:
-                if attempt == self.connect_attempts:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise
                 logger.warning(
-                    "database %s not reachable (attempt %d of %d); retrying in %.1fs",
-                    mask_url(self.url),
-                    attempt,
-                    self.connect_attempts,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
+                    "database %s not reachable (attempt %d, %.0fs left); retrying in %.1fs",
+                    mask_url(self.url), attempt, remaining, min(delay, remaining),
+                )  # fmt: skip
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, CONNECT_MAX_BACKOFF_SECONDS)
             else:
                 logger.info("connected to %s", mask_url(self.url))
                 return
@@ -301,6 +348,8 @@ class SQLAlchemySession(DatabaseSession):
     async def disconnect(self) -> None:
         """Close every pooled connection; the session can connect again later."""
         await self.engine.dispose()
+        if self._ping_engine is not self.engine:
+            await self._ping_engine.dispose()
         logger.info("disconnected from %s", mask_url(self.url))
 
     async def __aenter__(self) -> Self:
@@ -316,11 +365,22 @@ class SQLAlchemySession(DatabaseSession):
         await self.disconnect()
 
     async def ping(self) -> None:
-        """Round-trip to the database, or DatabaseUnavailableError."""
+        """Round-trip to the database within `ping_timeout`, or DatabaseUnavailableError.
+
+        On a connection of its own, not a pooled one: a saturated pool does not make the
+        database look down, nor the health check wait for it.
+        """
         try:
-            # One statement: no transaction around it (on SQLite it would wait for writers).
-            async with self.connection() as connection:
-                await connection.exec_driver_sql("SELECT 1")
+            async with asyncio.timeout(self.ping_timeout):
+                engine = self._ping_engine
+                if self.dialect.begins_transactions_itself:  # one statement, no BEGIN
+                    engine = engine.execution_options(**{_SKIP_BEGIN: True})
+                async with engine.connect() as connection:
+                    await connection.exec_driver_sql("SELECT 1")
+        except TimeoutError as error:
+            raise DatabaseUnavailableError(
+                f"database: no answer within {self.ping_timeout:g}s"
+            ) from error
         except Exception as error:
             translated = translate_error(error, self.dialect, None)
             if translated is None:

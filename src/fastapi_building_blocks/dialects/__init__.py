@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigurationError
-from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure
+from .base import DEFAULT_ENGINE_OPTIONS, Conflict, Diagnosis, Dialect, EngineOptions, Failure
 from .mssql import MSSQLDialect
 from .mysql import MariaDBDialect, MySQLDialect
 from .postgresql import PostgreSQLDialect
@@ -32,4 +32,12 @@ def dialect_named(name: str) -> Dialect:
         ) from None
 
 
-__all__ = ["Conflict", "Diagnosis", "Dialect", "EngineOptions", "Failure", "dialect_named"]
+__all__ = [
+    "DEFAULT_ENGINE_OPTIONS",
+    "Conflict",
+    "Diagnosis",
+    "Dialect",
+    "EngineOptions",
+    "Failure",
+    "dialect_named",
+]

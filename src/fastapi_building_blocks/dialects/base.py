@@ -60,7 +60,10 @@ class Conflict:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Pool and engine settings; `None` means "the dialect's default"."""
+    """Pool and engine settings, with the package's defaults: the one place they are written.
+
+    `None` means "the dialect's default".
+    """
 
     pool_size: int = 5
     max_overflow: int = 10
@@ -69,6 +72,12 @@ class EngineOptions:
     pool_pre_ping: bool = True
     echo: bool = False
     connect_args: Mapping[str, Any] = field(default_factory=dict)
+    #: Longest a statement may run (or wait for a lock) before the database cancels it.
+    statement_timeout: float = 30.0
+
+
+#: The defaults, for signatures and settings that offer the same options.
+DEFAULT_ENGINE_OPTIONS = EngineOptions()
 
 
 class Dialect:
@@ -110,7 +119,7 @@ class Dialect:
             "connect_args": dict(options.connect_args),
         }
 
-    def on_connect(self, dbapi_connection: Any) -> None:
+    def on_connect(self, dbapi_connection: Any, options: EngineOptions) -> None:
         """Session settings to apply once to every new DBAPI connection."""
 
     def ping(self, dbapi_connection: Any) -> bool:

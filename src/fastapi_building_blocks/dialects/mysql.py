@@ -75,9 +75,10 @@ class MySQLDialect(Dialect):
         arguments["connect_args"].setdefault("conv", fast_decoders())
         return arguments
 
-    def on_connect(self, dbapi_connection: Any) -> None:
+    def on_connect(self, dbapi_connection: Any, options: EngineOptions) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute(_statement_timeout_sql(dbapi_connection, options.statement_timeout))
         cursor.close()
 
     def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
@@ -141,6 +142,18 @@ class MySQLDialect(Dialect):
                 failure, constraint=first_match(r"[Cc]onstraint [`']([^`']*)[`']", message)
             )
         return Diagnosis(failure)
+
+
+def _statement_timeout_sql(dbapi_connection: Any, seconds: float) -> str:
+    """The server's own statement timeout, asked of the server that answered.
+
+    A mysql:// URL may lead to MariaDB, so the server's version decides, not the URL.
+    MariaDB bounds every statement, lock waits included (max_statement_time, seconds);
+    MySQL bounds SELECTs only (max_execution_time, milliseconds).
+    """
+    if "mariadb" in dbapi_connection.driver_connection.get_server_info().lower():
+        return f"SET SESSION max_statement_time = {seconds:.3f}"
+    return f"SET SESSION max_execution_time = {int(seconds * 1000)}"
 
 
 def fast_decoders() -> dict[int, Any]:

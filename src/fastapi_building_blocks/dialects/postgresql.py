@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
@@ -16,6 +17,7 @@ from .base import (
     Conflict,
     Diagnosis,
     Dialect,
+    EngineOptions,
     Failure,
     first_match,
     on_conflict_upsert,
@@ -63,6 +65,17 @@ class PostgreSQLDialect(Dialect):
     nulls_sort_first = False
     #: asyncpg's autocommit is a flag on SQLAlchemy's adapter: no round trip to switch.
     single_statement_options = MappingProxyType({"isolation_level": "AUTOCOMMIT"})
+
+    def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
+        arguments = super().engine_arguments(url, options)
+        connect_args = arguments["connect_args"]
+        # The server cancels a statement (lock waits included) past the timeout: SQLSTATE
+        # 57014. The client gives up a second later, for a server that stopped answering.
+        settings = {**connect_args.get("server_settings", {})}
+        settings.setdefault("statement_timeout", str(int(options.statement_timeout * 1000)))
+        connect_args["server_settings"] = settings
+        connect_args.setdefault("command_timeout", options.statement_timeout + 1)
+        return arguments
 
     def ping(self, dbapi_connection: Any) -> bool:
         # SQLAlchemy's own pre-ping wraps this in BEGIN/ROLLBACK: three round trips.

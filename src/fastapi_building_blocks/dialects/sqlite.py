@@ -26,8 +26,6 @@ from .base import (
 )
 from .driver_path import DriverPath, DriverStatement, driver_connection
 
-BUSY_TIMEOUT_MS = 5_000
-
 
 def is_memory_database(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
@@ -56,13 +54,15 @@ class SQLiteDialect(Dialect):
             }
         return super().engine_arguments(url, options)
 
-    def on_connect(self, dbapi_connection: Any) -> None:
+    def on_connect(self, dbapi_connection: Any, options: EngineOptions) -> None:
         # Leave BEGIN to the engine (see begins_transactions_itself): the sqlite3 module's
         # own transaction handling defers BEGIN and breaks SAVEPOINT.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # SQLite has no statement timeout; what makes a statement wait is another writer's
+        # lock, and the busy timeout bounds that wait.
+        cursor.execute(f"PRAGMA busy_timeout = {int(options.statement_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()

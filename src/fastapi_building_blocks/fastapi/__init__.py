@@ -13,13 +13,15 @@ from .dependencies import (
     repository_in_unit_of_work,
 )
 from .health import router as health_router
-from .problems import PROBLEM_JSON, install_problem_handlers, problem
+from .problem_body import PROBLEM_JSON, problem
+from .problems import Problem, install_problem_handlers, problem_responses
 
 __all__ = [
     "PROBLEM_JSON",
     "CursorPageOut",
     "Database",
     "PageOut",
+    "Problem",
     "Work",
     "crud_router",
     "database",
@@ -32,6 +34,7 @@ __all__ = [
     "parse_filters",
     "parse_sort",
     "problem",
+    "problem_responses",
     "repository",
     "repository_in_unit_of_work",
 ]

@@ -1,5 +1,5 @@
 """Liveness and readiness: the first says the process answers, the second that every
-configured database does."""
+configured database does, each within its session's ping timeout."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import DatabaseUnavailableError
-from .problems import problem
+from .problem_body import problem
+from .problems import problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live")
+@router.get("/live", summary="The process answers")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=None)
+@router.get(
+    "/ready",
+    response_model=None,
+    summary="Every database answers",
+    responses=problem_responses(503),
+)
 async def ready(request: Request) -> dict[str, object] | JSONResponse:
     databases = request.app.state.databases
     outcomes = await asyncio.gather(
@@ -29,13 +35,14 @@ async def ready(request: Request) -> dict[str, object] | JSONResponse:
         name: "ok" if outcome is None else "unavailable"
         for name, outcome in zip(databases, outcomes, strict=True)
     }
-    if any(isinstance(outcome, DatabaseUnavailableError) for outcome in outcomes):
+    failed = [name for name, outcome in zip(databases, outcomes, strict=True) if outcome]
+    if failed:
         response = problem(
-            503, "Service Unavailable", "a database is unavailable", databases=status
+            503,
+            "Service Unavailable",
+            f"unavailable: {', '.join(failed)}",
+            databases=status,
         )
         response.headers["Retry-After"] = str(DatabaseUnavailableError.retry_after_seconds)
         return response
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
     return {"status": "ok", "databases": status}

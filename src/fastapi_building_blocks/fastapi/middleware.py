@@ -84,6 +84,4 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting, send)
 
     def _too_large(self) -> ASGIApp:
-        return problem(
-            413, "Content Too Large", f"the request body exceeds {self.max_bytes} bytes"
-        )
+        return problem(413, "Content Too Large", f"the request body exceeds {self.max_bytes} bytes")

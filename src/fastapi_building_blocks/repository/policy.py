@@ -128,7 +128,9 @@ class QueryPolicy:
         try:
             coerced = self._coercers[field](value)
         except (ValidationError, ValueError, TypeError, OverflowError) as error:
-            raise self._invalid(f"{_shown(value)} is not a valid value for {field!r}", field) from error
+            raise self._invalid(
+                f"{_shown(value)} is not a valid value for {field!r}", field
+            ) from error
         check = self._checks.get(field)
         problem = check(coerced) if check is not None else None
         if problem is not None:

@@ -326,7 +326,9 @@ class SQLAlchemyRepository(Repository[E, K]):
         changes: dict[str, Any] = dict(values)
         if (version := self._managed.version) is not None:
             changes[version] = self.table.columns[version] + 1
-        statement = update(self.table).where(*sql_conditions.filter_clauses(filters)).values(changes)
+        statement = (
+            update(self.table).where(*sql_conditions.filter_clauses(filters)).values(changes)
+        )
         async with self._connection("write") as connection:
             result = await connection.execute(statement, sql_conditions.filter_params(filters))
             return result.rowcount
