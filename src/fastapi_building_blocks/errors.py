@@ -67,7 +67,7 @@ class InvalidFilterError(RepositoryError):
         self.field = field
 
 
-class _NamesColumns(RepositoryError):
+class _ConstraintError(RepositoryError):
     """An error about a constraint of the table: its name and columns, where known."""
 
     def __init__(
@@ -83,7 +83,7 @@ class _NamesColumns(RepositoryError):
         self.columns = tuple(columns)
 
 
-class ConflictError(_NamesColumns):
+class ConflictError(_ConstraintError):
     """The write clashes with rows already stored: retrying the same write cannot help."""
 
 
@@ -95,7 +95,7 @@ class ForeignKeyViolationError(ConflictError):
     """A referenced row does not exist, or a row being removed is still referenced."""
 
 
-class ConstraintViolationError(_NamesColumns):
+class ConstraintViolationError(_ConstraintError):
     """The database (or the repository, for it) refused the row for a schema rule."""
 
 

@@ -56,9 +56,9 @@ class PyodbcError(Exception):
             Diagnosis(Failure.LOGIN_REFUSED),
         ),
         (
-            "[23000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Violation of PRIMARY KEY "
-            "constraint 'pk_parents'. Cannot insert duplicate key in object 'dbo.parents'. "
-            "The duplicate key value is (5). (2627) (SQLExecDirectW)",
+            "[23000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Violation of "
+            "PRIMARY KEY constraint 'pk_parents'. Cannot insert duplicate key in object "
+            "'dbo.parents'. The duplicate key value is (5). (2627) (SQLExecDirectW)",
             Diagnosis(Failure.UNIQUE, constraint="pk_parents"),
         ),
         ("[42S02] Invalid object name 'nope'. (208) (SQLExecDirectW)", None),

@@ -97,9 +97,12 @@ def _decimal_check(precision: int | None, scale: int | None) -> Check:
     def check(value: Any) -> str | None:
         if isinstance(value, Decimal | float) and not math.isfinite(value):
             return "a finite number"
-        if whole_digits is not None and isinstance(value, Decimal | float | int):
-            if abs(value) >= 10**whole_digits:
-                return f"a number with at most {whole_digits} digits before the point"
+        if (
+            whole_digits is not None
+            and isinstance(value, Decimal | float | int)
+            and abs(value) >= 10**whole_digits
+        ):
+            return f"a number with at most {whole_digits} digits before the point"
         return None
 
     return check
