@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ALEMBIC := $(BIN)/alembic -c example_service/alembic.ini
 PORT ?= 8000
 
-.PHONY: run migrate init-sql test servers lint format bench clean
+.PHONY: run migrate init-sql test servers lint format bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests example_service bench
 	$(BIN)/ruff format src tests example_service bench
+
+# Schemathesis with every check, ten times the suite's cases and a fresh seed per backend.
+fuzz: $(STAMP) servers
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} FUZZ_SEED= $(BIN)/pytest -q tests/fuzz
 
 bench: $(STAMP) servers
 	$(BIN)/python -m bench

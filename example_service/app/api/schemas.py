@@ -7,7 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: Not a space, NUL or @: spaces spelled out, since the server's regex engine (Rust) and a
+#: client's (ECMAScript) disagree about \s (U+0085, U+FEFF).
+_WORD = r"[^@\x00\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+EMAIL = rf"^{_WORD}@{_WORD}\.{_WORD}$"
+#: Text every supported database can store: PostgreSQL refuses NUL characters.
+TEXT = r"^[^\x00]*$"
+#: The `version` column is an INTEGER: 2^31 - 1 on PostgreSQL, MySQL and SQL Server.
+MAX_VERSION = 2**31 - 1
 
 
 class Body(BaseModel):
@@ -15,8 +22,8 @@ class Body(BaseModel):
 
 
 class UserCreate(Body):
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    first_name: str = Field(min_length=1, max_length=100, pattern=TEXT)
+    last_name: str = Field(min_length=1, max_length=100, pattern=TEXT)
     email: str = Field(pattern=EMAIL, max_length=255)
     username: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -24,9 +31,9 @@ class UserCreate(Body):
 class UserUpdate(Body):
     """Send the `version` you read: a concurrent change makes the update fail with 409."""
 
-    version: int
-    first_name: str | None = Field(None, min_length=1, max_length=100)
-    last_name: str | None = Field(None, min_length=1, max_length=100)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    first_name: str | None = Field(None, min_length=1, max_length=100, pattern=TEXT)
+    last_name: str | None = Field(None, min_length=1, max_length=100, pattern=TEXT)
     email: str | None = Field(None, pattern=EMAIL, max_length=255)
     is_active: bool | None = None
 
@@ -42,20 +49,20 @@ class UserRead(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
-    version: int
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class PostCreate(Body):
     author_id: uuid.UUID
-    title: str = Field(min_length=1, max_length=200)
-    content: str = Field("", max_length=20_000)
+    title: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    content: str = Field("", max_length=20_000, pattern=TEXT)
     published: bool = False
 
 
 class PostUpdate(Body):
-    version: int
-    title: str | None = Field(None, min_length=1, max_length=200)
-    content: str | None = Field(None, max_length=20_000)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    title: str | None = Field(None, min_length=1, max_length=200, pattern=TEXT)
+    content: str | None = Field(None, max_length=20_000, pattern=TEXT)
     published: bool | None = None
 
 
@@ -69,7 +76,7 @@ class PostRead(BaseModel):
     published: bool
     created_at: datetime
     updated_at: datetime
-    version: int
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class UserWithWelcomePost(BaseModel):

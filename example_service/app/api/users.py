@@ -6,7 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from fastapi_building_blocks.fastapi import crud_router, repository, repository_in_unit_of_work
+from fastapi_building_blocks.fastapi import (
+    crud_router,
+    problem_responses,
+    repository,
+    repository_in_unit_of_work,
+)
 
 from ..domain.post import welcome_post
 from ..domain.user import User
@@ -22,7 +27,12 @@ PostsInWork = Annotated[PostRepository, repository_in_unit_of_work(PostRepositor
 extra = APIRouter(prefix=PREFIX, tags=["users"])
 
 
-@extra.post("/with-welcome-post", status_code=201, response_model=UserWithWelcomePost)
+@extra.post(
+    "/with-welcome-post",
+    status_code=201,
+    response_model=UserWithWelcomePost,
+    responses=problem_responses(409, 422, 503, 504),
+)
 async def register_with_welcome_post(
     body: UserCreate, users: UsersInWork, posts: PostsInWork
 ) -> dict[str, object]:
@@ -32,7 +42,9 @@ async def register_with_welcome_post(
     return {"user": user, "post": post}
 
 
-@extra.get("/search/by-name", response_model=list[UserRead])
+@extra.get(
+    "/search/by-name", response_model=list[UserRead], responses=problem_responses(400, 503, 504)
+)
 async def search_by_name(q: str, users: Users) -> list[User]:
     return await users.search_by_name(q)
 

@@ -14,6 +14,7 @@ No `from __future__ import annotations` here: route signatures use the caller's 
 which FastAPI must see as objects, not strings.
 """
 
+import copy
 import dataclasses
 import types
 import uuid
@@ -21,8 +22,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import APIRouter, Query, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from ..errors import InvalidFilterError
 from ..repository import Filter
@@ -31,6 +31,8 @@ from .problems import DATABASE_STATUSES, problem_responses
 
 T = TypeVar("T")
 LIST_OPERATORS = frozenset({"in", "not_in", "between"})
+#: What a filter expression looks like: field:op:value (the value may be empty).
+FILTER_PATTERN = r"^[^:]+:[^:]+:"
 #: The deepest offset page: page x page_size stays within what every backend binds.
 MAX_PAGE = 2_000_000
 #: Path converters for the key types Starlette can match: a path such as /keyset is then
@@ -76,17 +78,23 @@ def _allows_none(annotation: Any) -> bool:
     return annotation is None or annotation is Any
 
 
-def _refuse_nulls(changes: dict[str, Any], read: type[BaseModel]) -> None:
-    """A PATCH may leave a field out, but not set one the resource always has to null."""
+def _without_nulls(update: type[BaseModel], read: type[BaseModel]) -> type[BaseModel]:
+    """The PATCH body: a field may be left out, but not set to null where the resource
+    always has a value (its read model says so). Validation then refuses the null at the
+    edge, with a 422 naming the field, and the OpenAPI schema says so too.
+    """
     fields = read.model_fields
-    errors = [
-        {"type": "null_not_allowed", "loc": ("body", name), "msg": "may not be null",
-         "input": None}
-        for name, value in changes.items()
-        if value is None and name in fields and not _allows_none(fields[name].annotation)
-    ]  # fmt: skip
-    if errors:
-        raise RequestValidationError(errors)
+    narrowed: dict[str, Any] = {}
+    for name, field in update.model_fields.items():
+        kept = [arg for arg in get_args(field.annotation) if arg is not type(None)]
+        if _allows_none(field.annotation) and name in fields and kept:
+            if not _allows_none(fields[name].annotation):
+                copied = copy.copy(field)
+                copied.annotation = Union[tuple(kept)] if len(kept) > 1 else kept[0]  # noqa: UP007
+                narrowed[name] = (copied.annotation, copied)
+    if not narrowed:
+        return update
+    return create_model(update.__name__, __base__=update, **narrowed)
 
 
 def _changed(entity: Any, changes: dict[str, Any]) -> Any:
@@ -108,8 +116,12 @@ def crud_router(
 ) -> APIRouter:
     """Routes for one resource; `repository` is a `Depends` (see `dependencies`)."""
     router = APIRouter(prefix=prefix, tags=tags)
+    update = _without_nulls(update, read)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
-    Filters = Annotated[list[str], Query(alias="filter", description="field:op:value")]  # noqa: N806
+    Filters = Annotated[  # noqa: N806
+        list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
+        Query(alias="filter", description="field:op:value"),
+    ]
     Sort = Annotated[str | None, Query(description="comma-separated, '-' for descending")]  # noqa: N806
 
     def build(repo: Any, body: BaseModel) -> Any:
@@ -157,7 +169,6 @@ def crud_router(
     @router.patch(keyed, response_model=read, responses={**by_key, **writes})
     async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        _refuse_nulls(changes, read)
         current = await repo.get_by_id(key)
         return await repo.update(_changed(current, changes))
 

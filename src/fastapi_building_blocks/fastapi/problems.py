@@ -173,7 +173,8 @@ def _declare_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses = operation.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = _problem_response(422)
-                if "requestBody" in operation:
+                if "requestBody" in operation:  # a body that is not JSON, or too large
+                    responses.setdefault("400", _problem_response(400))
                     responses.setdefault("413", _problem_response(413))
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)

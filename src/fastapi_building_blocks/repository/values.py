@@ -62,12 +62,12 @@ def value_check(column: Column[Any]) -> Check | None:
 def text_problem(value: str) -> str | None:
     """Why `value` cannot be stored as text on every backend, or None."""
     if "\x00" in value:
-        return "text cannot contain a NUL character"
+        return "text without NUL characters"
     if not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:
-            return "text must be valid Unicode (no lone surrogates)"
+            return "valid Unicode text (no lone surrogates)"
     return None
 
 
