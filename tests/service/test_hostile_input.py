@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,8 +35,8 @@ async def row_counts(url: str) -> dict[str, int]:
 
 
 @pytest.fixture
-async def alice(client: httpx.AsyncClient) -> AsyncIterator[dict[str, Any]]:
-    yield await create(client, ALICE)
+async def alice(client: httpx.AsyncClient) -> dict[str, Any]:
+    return await create(client, ALICE)
 
 
 def body_field(response: httpx.Response) -> set[str]:
