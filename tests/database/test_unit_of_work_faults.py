@@ -21,7 +21,9 @@ from tests.database.test_session import LOST_CONNECTION
 from tests.schema import Parent, SQLParents, create_tables, parents
 
 
-async def kill_own_connection(session: SQLAlchemySession, uow: UnitOfWork, who: str, kill: str) -> None:
+async def kill_own_connection(
+    session: SQLAlchemySession, uow: UnitOfWork, who: str, kill: str
+) -> None:
     async with uow.connection() as connection:
         backend = (await connection.exec_driver_sql(who)).scalar()
     async with session.engine.connect() as killer:

@@ -1,0 +1,203 @@
+"""Faults injected into real servers of their own (tests/servers/disposable.py), under the
+example service: killed connections, a lock held past the statement timeout, the server
+stopped and started. Each bounded to a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from example_service.app.infrastructure.tables import posts, users
+from example_service.app.main import create_app
+from example_service.app.settings import Settings
+from fastapi_building_blocks import SQLAlchemySession
+from tests.servers.disposable import DisposableMariaDB, DisposablePostgres
+from tests.service.conftest import migrate
+from tests.service.test_users_api import USERS, person
+
+STATEMENT_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    instance: DisposablePostgres | DisposableMariaDB
+    #: Every connection of the service's database except the caller's own.
+    others: str
+    kill: str
+
+
+@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    if request.param == "postgresql":
+        instance: DisposablePostgres | DisposableMariaDB = DisposablePostgres()
+        others = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = 'fbb' "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        kill = "SELECT pg_terminate_backend({})"
+    else:
+        instance = DisposableMariaDB()
+        others = (
+            "SELECT id FROM information_schema.processlist "
+            "WHERE db = 'fbb' AND user = 'fbb' AND id <> connection_id()"
+        )
+        kill = "KILL {}"
+    instance.start()
+    try:
+        yield Server(request.param, instance, others, kill)
+    finally:
+        instance.remove()
+
+
+@asynccontextmanager
+async def service(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    await migrate(server.instance.url)
+    settings = Settings(
+        database_url=server.instance.url,  # type: ignore[arg-type]
+        database_statement_timeout=STATEMENT_TIMEOUT,
+        telemetry=False,
+        json_logs=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def kill_others(killer: SQLAlchemySession, server: Server) -> int:
+    async with killer.connection() as connection:
+        victims = (await connection.exec_driver_sql(server.others)).scalars().all()
+        for victim in victims:
+            try:
+                await connection.exec_driver_sql(server.kill.format(victim))
+            except Exception:  # it ended on its own meanwhile
+                pass
+    return len(victims)
+
+
+async def stored_usernames(url: str) -> tuple[set[str], int]:
+    """Usernames stored, and how many users lack their welcome post (a partial write)."""
+    session = SQLAlchemySession(url)
+    try:
+        async with session.connection() as connection:
+            names = set((await connection.execute(select(users.c.username))).scalars())
+            orphans = (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(users)
+                    .where(~select(posts.c.id).where(posts.c.author_id == users.c.id).exists())
+                )
+            ).scalar_one()
+        return names, orphans
+    finally:
+        await session.disconnect()
+
+
+async def test_killed_connections_during_a_burst_lose_nothing_and_misreport_nothing(
+    server: Server,
+) -> None:
+    outcomes: list[tuple[str, int, str | None]] = []
+    async with service(server) as client:
+        killer = SQLAlchemySession(server.instance.url, pool_size=1)
+        stop = asyncio.Event()
+        kills = 0
+
+        async def keep_killing() -> None:
+            nonlocal kills
+            while not stop.is_set():
+                kills += await kill_others(killer, server)
+                await asyncio.sleep(0.02)
+
+        async def register(number: int) -> None:
+            body = person(number)
+            response = await client.post(f"{USERS}with-welcome-post", json=body)
+            error = response.json().get("error") if response.status_code >= 400 else None
+            outcomes.append((body["username"], response.status_code, error))
+
+        killing = asyncio.create_task(keep_killing())
+        for start in range(0, 200, 10):
+            await asyncio.gather(*(register(n) for n in range(start, start + 10)))
+        stop.set()
+        await killing
+        await killer.disconnect()
+
+    stored, orphans = await stored_usernames(server.instance.url)
+    statuses = {status for _, status, _ in outcomes}
+    reported_failed_but_stored = [
+        name
+        for name, status, error in outcomes
+        if status >= 400 and error != "CommitOutcomeUnknownError" and name in stored
+    ]
+    created_but_missing = [
+        name for name, status, _ in outcomes if status == 201 and name not in stored
+    ]
+    assert kills > 0
+    assert orphans == 0
+    assert reported_failed_but_stored == []
+    assert created_but_missing == []
+    assert statuses <= {201, 503}, outcomes
+    assert 503 in statuses  # the kills did hit requests
+
+
+async def test_a_lock_held_past_the_statement_timeout_fails_the_request_in_time(
+    server: Server,
+) -> None:
+    lock = (
+        ["BEGIN", "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"]
+        if server.name == "postgresql"
+        else ["LOCK TABLES users WRITE"]
+    )
+    async with service(server) as client:
+        holder = SQLAlchemySession(server.instance.url)
+        async with holder.engine.connect() as connection:
+            for statement in lock:
+                await connection.exec_driver_sql(statement)
+            started = time.monotonic()
+            response = await client.get(USERS)
+            waited = time.monotonic() - started
+            await connection.rollback()
+            if server.name == "mariadb":
+                await connection.exec_driver_sql("UNLOCK TABLES")
+        await holder.disconnect()
+
+    assert response.status_code == 504
+    assert response.json()["error"] == "StatementTimeoutError"
+    assert waited < STATEMENT_TIMEOUT + 1
+
+
+async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_restart(
+    server: Server,
+) -> None:
+    async with service(server) as client:
+        assert (await client.get(USERS)).status_code == 200
+        server.instance.stop()
+        try:
+            during: list[httpx.Response] = [await client.get(USERS) for _ in range(3)]
+            ready = await client.get("/health/ready")
+        finally:
+            server.instance.start()
+        back_at = time.monotonic()
+        recovered: Any = None
+        while time.monotonic() - back_at < 2:
+            response = await client.get(USERS)
+            if response.status_code == 200:
+                recovered = time.monotonic() - back_at
+                break
+            await asyncio.sleep(0.05)
+
+    assert [response.status_code for response in during] == [503, 503, 503]
+    assert all(response.headers["retry-after"] for response in during)
+    assert ready.status_code == 503
+    assert ready.json()["databases"] == {"default": "unavailable"}
+    assert recovered is not None, "no 2xx within 2 s of the server's return"
