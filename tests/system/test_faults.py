@@ -6,6 +6,7 @@ stopped and started. Each bounded to a few seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -79,10 +80,8 @@ async def kill_others(killer: SQLAlchemySession, server: Server) -> int:
     async with killer.connection() as connection:
         victims = (await connection.exec_driver_sql(server.others)).scalars().all()
         for victim in victims:
-            try:
+            with contextlib.suppress(Exception):  # it ended on its own meanwhile
                 await connection.exec_driver_sql(server.kill.format(victim))
-            except Exception:  # it ended on its own meanwhile
-                pass
     return len(victims)
 
 
