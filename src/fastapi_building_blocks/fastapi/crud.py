@@ -89,9 +89,10 @@ def _without_nulls(update: type[BaseModel], read: type[BaseModel]) -> type[BaseM
         kept = [arg for arg in get_args(field.annotation) if arg is not type(None)]
         always_set = name in fields and not _allows_none(fields[name].annotation)
         if _allows_none(field.annotation) and always_set and kept:
+            annotation: Any = Union[tuple(kept)] if len(kept) > 1 else kept[0]  # noqa: UP007
             copied = copy.copy(field)
-            copied.annotation = Union[tuple(kept)] if len(kept) > 1 else kept[0]  # noqa: UP007
-            narrowed[name] = (copied.annotation, copied)
+            copied.annotation = annotation
+            narrowed[name] = (annotation, copied)
     if not narrowed:
         return update
     return create_model(update.__name__, __base__=update, **narrowed)
