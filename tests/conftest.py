@@ -55,19 +55,31 @@ def backend_url(name: str, directory: Path) -> str:
     return sqlite_url(directory) if name == "sqlite" else SERVER_URLS[name]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+#: Each SQL backend twice: hot statements through the driver, and all through SQLAlchemy.
+BACKEND_PATHS = [
+    ("memory", True),
+    *((name, driver) for name in BACKENDS if name != "memory" for driver in (True, False)),
+]
+
+
+@pytest.fixture(
+    scope="session",
+    params=BACKEND_PATHS,
+    ids=[name if driver else f"{name}-sqlalchemy" for name, driver in BACKEND_PATHS],
+)
 async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Backend]:
-    if request.param == "memory":
+    name, driver_path = request.param
+    if name == "memory":
         yield Backend("memory", None)
         return
-    url = backend_url(request.param, tmp_path_factory.mktemp("sqlite"))
-    session = SQLAlchemySession(url)
+    url = backend_url(name, tmp_path_factory.mktemp("sqlite"))
+    session = SQLAlchemySession(url, use_driver_path=driver_path)
     async with session.engine.begin() as connection:
         await connection.run_sync(schema.drop_all)
         await connection.run_sync(schema.create_all)
-    yield Backend(request.param, session)
+    yield Backend(name, session)
     await session.disconnect()
 
 

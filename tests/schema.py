@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     Unicode,
     UnicodeText,
+    text,
 )
 
 from fastapi_building_blocks import (
@@ -88,6 +89,43 @@ notes = Table(
     deleted_at(),
     version(),
 )
+
+
+folders = Table(
+    "folders",
+    schema,
+    integer_primary_key(),
+    Column("label", String(50), nullable=False),
+    Column("status", String(20), nullable=False, server_default="new"),
+    Column("priority", Integer, nullable=False, server_default=text("3")),
+)
+
+files = Table(
+    "files",
+    schema,
+    integer_primary_key(),
+    Column("folder_id", ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("shortcut_to", ForeignKey("folders.id", ondelete="SET NULL"), nullable=True),
+    Column("label", String(50), nullable=False),
+)
+
+
+@dataclass
+class Folder:
+    """Two columns the database fills in (server_default): the in-memory twin too."""
+
+    label: str
+    status: str | None = None
+    priority: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class File:
+    folder_id: int
+    label: str
+    shortcut_to: int | None = None
+    id: int | None = None
 
 
 @dataclass
@@ -175,7 +213,25 @@ class MemoryNotes(InMemoryRepository[Note, uuid.UUID]):
     table = notes
 
 
+class SQLFolders(SQLAlchemyRepository[Folder, int]):
+    table = folders
+
+
+class MemoryFolders(InMemoryRepository[Folder, int]):
+    table = folders
+
+
+class SQLFiles(SQLAlchemyRepository[File, int]):
+    table = files
+
+
+class MemoryFiles(InMemoryRepository[File, int]):
+    table = files
+
+
 REPOSITORIES: dict[str, tuple[type[Any], type[Any]]] = {
+    "folders": (SQLFolders, MemoryFolders),
+    "files": (SQLFiles, MemoryFiles),
     "things": (SQLThings, MemoryThings),
     "parents": (SQLParents, MemoryParents),
     "children": (SQLChildren, MemoryChildren),

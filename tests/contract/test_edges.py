@@ -21,7 +21,7 @@ from fastapi_building_blocks import (
 )
 from fastapi_building_blocks.repository.policy import MAX_FILTERS, MAX_PATTERN_LENGTH
 from tests.contract.conftest import make_thing
-from tests.schema import Note, notes
+from tests.schema import File, Folder, Note, notes
 
 TOO_LONG = "x" * 101  # things.name is Unicode(100)
 
@@ -237,3 +237,39 @@ async def test_upsert_clashing_on_another_unique_key_is_a_conflict_everywhere(
         await things.upsert(make_thing(2, name="taken"))  # new key, another row's name
 
     assert [(thing.id, thing.score) for thing in await things.list()] == [(kept.id, 1)]
+
+
+async def test_pattern_operators_fold_ascii_letters_only_except_on_mariadb(things: Any) -> None:
+    for number, name in enumerate(["Ärger", "ärger", "ARGON"]):
+        await things.create(make_thing(number, name=name))
+
+    folded = [thing.name for thing in await things.list([Filter("name", "contains", "rg")])]
+    accented = [thing.name for thing in await things.list([Filter("name", "contains", "ärg")])]
+
+    assert sorted(folded) == ["ARGON", "Ärger", "ärger"]
+    # SQLite's LIKE and PostgreSQL's ILIKE (C collation) fold ASCII only; MariaDB folds all.
+    folds_all = getattr(getattr(things, "session", None), "system_name", "") == "mariadb"
+    expected = ["Ärger", "ärger"] if folds_all else ["ärger"]
+    assert sorted(accented) == expected
+
+
+async def test_server_defaults_fill_in_on_every_backend(clean_backend: Any) -> None:
+    folders = clean_backend.repository("folders")
+
+    folder = await folders.create(Folder(label="inbox"))
+
+    assert (folder.status, folder.priority) == ("new", 3)
+    assert (await folders.get_by_id(folder.id)).status == "new"
+
+
+async def test_on_delete_cascade_and_set_null_hold_on_every_backend(clean_backend: Any) -> None:
+    folders, files = clean_backend.repository("folders"), clean_backend.repository("files")
+    doomed = await folders.create(Folder(label="doomed"))
+    kept = await folders.create(Folder(label="kept"))
+    inside = await files.create(File(folder_id=doomed.id, label="inside"))
+    pointer = await files.create(File(folder_id=kept.id, label="pointer", shortcut_to=doomed.id))
+
+    await folders.delete(doomed.id)
+
+    assert await files.get(inside.id) is None
+    assert (await files.get_by_id(pointer.id)).shortcut_to is None

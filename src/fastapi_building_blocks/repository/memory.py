@@ -1,8 +1,9 @@
 """The repository contract held in dicts: for unit tests and demos, no I/O.
 
 It keeps the rules the database would: unique keys, NOT NULL, foreign keys between tables
-of the same `InMemoryDatabase`, auto-increment keys and column defaults. CHECK
-constraints are SQL text and are not evaluated here.
+of the same `InMemoryDatabase` with their ON DELETE actions, auto-increment keys, column
+defaults and literal server defaults. CHECK constraints are SQL text and are not
+evaluated here.
 
     database = InMemoryDatabase()
     users = InMemoryUserRepository(database)
@@ -14,9 +15,12 @@ import builtins
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
+from sqlalchemy.sql import functions
+from sqlalchemy.sql.elements import False_, TextClause, True_
 
 from ..columns import UTCDateTime
 from ..errors import (
@@ -26,12 +30,39 @@ from ..errors import (
 )
 from . import memory_conditions
 from .contract import E, K, Repository
-from .policy import CheckedFilter, is_integer_column
+from .policy import CheckedFilter, QueryPolicy, is_integer_column
 from .query import Sort
 
 Row = dict[str, Any]
 UniqueIndexes = dict[tuple[str, ...], dict[tuple[Any, ...], Any]]
 Undo = Callable[[], None]
+#: One row to put (or, with None, to remove) under a key of a table.
+Change = tuple[Table, Any, Row | None]
+
+
+def server_default_of(column: Column[Any], policy: QueryPolicy) -> Callable[[], Any]:
+    """The value the database would give a column from its `server_default`.
+
+    Literals (`"0"`, `text("'new'")`, `true()`) and the current time (`func.now()`,
+    `CURRENT_TIMESTAMP`) are evaluated; anything else is SQL only a database can run, so
+    the repository refuses to pretend (TypeError naming the column).
+    """
+    default = getattr(column.server_default, "arg", None)
+    if isinstance(default, True_ | False_):
+        flag = isinstance(default, True_)
+        return lambda: flag
+    if isinstance(default, functions.now | functions.current_timestamp) or (
+        isinstance(default, TextClause) and default.text.upper() in ("CURRENT_TIMESTAMP", "NOW()")
+    ):
+        return lambda: datetime.now(UTC)
+    literal = default.text if isinstance(default, TextClause) else default
+    if isinstance(literal, str):
+        value = policy.coerce(column.key, literal.strip().strip("'"))
+        return lambda: value
+    raise TypeError(
+        f"{column.table.name}.{column.key}: the in-memory repository cannot evaluate its "
+        f"server_default ({default}); give the column a Python-side default as well"
+    )
 
 
 class InMemoryDatabase:
@@ -53,6 +84,24 @@ class InMemoryDatabase:
     def rows_of(self, table: Table) -> dict[Any, Row]:
         self.schemas.setdefault(table.name, table)
         return self.tables.setdefault(table.name, {})
+
+    def put(self, table: Table, key: Any, row: Row | None) -> Row | None:
+        """Put `row` under `key` (None removes it), keeping the unique indexes in step.
+
+        Returns the row that was there, so the change can be undone.
+        """
+        rows = self.rows_of(table)
+        old = rows.pop(key, None)
+        for names, index in self.unique_indexes.get(table.name, {}).items():
+            if old is not None:
+                index.pop(tuple(old[name] for name in names), None)
+            if row is not None:
+                values = tuple(row[name] for name in names)
+                if None not in values:  # SQL unique keys let NULLs repeat
+                    index[values] = key
+        if row is not None:
+            rows[key] = row
+        return old
 
     def next_id(self, table: Table) -> int:
         self._last_ids[table.name] = self._last_ids.get(table.name, 0) + 1
@@ -92,6 +141,11 @@ class InMemoryRepository(Repository[E, K]):
             self._check_usable = database.check_usable
             self._remember = database.remember
         self._table_rows = self.database.rows_of(self.table)
+        self._server_defaults = {
+            column.key: server_default_of(column, self._policy)
+            for column in self.table.columns
+            if column.server_default is not None
+        }
         unique_keys = [tuple(sorted(key)) for key in self._policy.unique_keys]
         self._unique = self.database.index_of(self.table, unique_keys)
 
@@ -147,6 +201,8 @@ class InMemoryRepository(Repository[E, K]):
                 row[column.key] = column.default.arg  # type: ignore[attr-defined]
             elif column.default is not None and getattr(column.default, "is_callable", False):
                 row[column.key] = column.default.arg(None)  # type: ignore[attr-defined]
+            elif column.key in self._server_defaults:
+                row[column.key] = self._server_defaults[column.key]()
             elif not column.nullable and column.server_default is None:
                 raise NotNullViolationError(
                     f"{self.table.name}: {column.key} is required",
@@ -165,24 +221,12 @@ class InMemoryRepository(Repository[E, K]):
                     columns=names,
                 )
 
-    def _store(self, key: Any, row: Row | None) -> None:
-        """Put `row` under `key` (None removes it); a unit of work can undo it."""
-        old = self._rows.get(key)
-        self._put(key, row)
-        self._remember(lambda: self._put(key, old))
-
-    def _put(self, key: Any, row: Row | None) -> None:
-        """Put `row` under `key` (None removes it), keeping the unique indexes in step."""
-        old = self._table_rows.pop(key, None)
-        for names, index in self._unique.items():
-            if old is not None:
-                index.pop(tuple(old[name] for name in names), None)
-            if row is not None:
-                values = tuple(row[name] for name in names)
-                if None not in values:  # SQL unique keys let NULLs repeat
-                    index[values] = key
-        if row is not None:
-            self._table_rows[key] = row
+    def _store(self, key: Any, row: Row | None, table: Table | None = None) -> None:
+        """Put `row` under `key` of `table` (None removes it); a unit of work can undo it."""
+        table = self.table if table is None else table
+        database = self.database
+        old = database.put(table, key, row)
+        self._remember(lambda: database.put(table, key, old))
 
     def _check_references(self, row: Row) -> None:
         for constraint in self.table.foreign_key_constraints:
@@ -195,16 +239,42 @@ class InMemoryRepository(Repository[E, K]):
             if not any([other[name] for name in referred] == values for other in rows):
                 raise self._reference_error([column.key for column in constraint.columns])
 
-    def _check_not_referenced(self, row: Row) -> None:
-        for name, table in self.database.schemas.items():
-            for constraint in table.foreign_key_constraints:
-                if constraint.referred_table is not self.table:
+    def _release(
+        self, table: Table, row: Row, plan: builtins.list[tuple[Table, Any, Row | None]]
+    ) -> None:
+        """What removing `row` does to the rows referring to it, as the database's
+        foreign keys say (ON DELETE CASCADE / SET NULL), appended to `plan`; refused if a
+        reference forbids it. Nothing changes until the whole plan is known."""
+        for name, referring in self.database.schemas.items():
+            for constraint in referring.foreign_key_constraints:
+                if constraint.referred_table is not table:
                     continue
                 referred = [row[element.column.key] for element in constraint.elements]
                 columns = [column.key for column in constraint.columns]
-                for other in self.database.tables[name].values():
-                    if [other[column] for column in columns] == referred:
+                key_name = next(iter(referring.primary_key.columns)).key
+                action = (constraint.ondelete or "").upper()
+                for other in list(self.database.tables[name].values()):
+                    if [other[column] for column in columns] != referred:
+                        continue
+                    if action == "CASCADE":
+                        self._release(referring, other, plan)
+                        plan.append((referring, other[key_name], None))
+                    elif action == "SET NULL":
+                        plan.append(
+                            (referring, other[key_name], {**other, **dict.fromkeys(columns)})
+                        )
+                    else:
                         raise self._reference_error(columns)
+
+    def _remove(self, rows: Iterable[Row]) -> None:
+        """Delete `rows` and apply their foreign keys' ON DELETE actions, all or nothing."""
+        plan: builtins.list[Change] = []
+        with self._writing():
+            for row in rows:
+                self._release(self.table, row, plan)
+                plan.append((self.table, row[self._key], None))
+        for table, key, replacement in plan:
+            self._store(key, replacement, table)
 
     def _reference_error(self, columns: Sequence[str]) -> ForeignKeyViolationError:
         return ForeignKeyViolationError(
@@ -283,18 +353,12 @@ class InMemoryRepository(Repository[E, K]):
     async def _delete_key(self, key: Any) -> bool:
         if key not in self._rows:
             return False
-        with self._writing():
-            self._check_not_referenced(self._rows[key])
-        self._store(key, None)
+        self._remove([self._rows[key]])
         return True
 
     async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
         matching = self._matching(filters)
-        with self._writing():
-            for row in matching:
-                self._check_not_referenced(row)
-        for row in matching:
-            self._store(row[self._key], None)
+        self._remove(matching)
         return len(matching)
 
     async def _upsert(

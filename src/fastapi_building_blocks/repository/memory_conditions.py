@@ -1,7 +1,9 @@
 """Checked filters and sort orders evaluated on plain dicts, as SQL would evaluate them.
 
 SQL's three-valued logic is kept: a comparison with NULL is never true, so `ne` and
-`not_in` skip rows whose value is NULL, exactly like the database.
+`not_in` skip rows whose value is NULL, exactly like the database. Pattern operators fold
+ASCII letters only, as SQLite's LIKE and PostgreSQL's ILIKE under the C collation do
+(MariaDB folds every letter: the one documented difference).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ Row = Mapping[str, Any]
 @cache
 def _like_pattern(pattern: str) -> re.Pattern[str]:
     parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    return re.compile("".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _folded(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
 
 
 def matches(checked: CheckedFilter, row: Row) -> bool:
@@ -50,9 +59,9 @@ def matches(checked: CheckedFilter, row: Row) -> bool:
         case "like":
             return _like_pattern(value).fullmatch(actual) is not None
         case "contains":
-            return value.lower() in actual.lower()
+            return _folded(value) in _folded(actual)
         case "startswith":
-            return bool(actual.lower().startswith(value.lower()))
+            return _folded(actual).startswith(_folded(value))
         case "between":
             return bool(value[0] <= actual <= value[1])
     raise AssertionError(f"operator {checked.op!r} passed the policy but has no evaluation")
