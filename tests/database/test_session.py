@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
+import time
 import uuid
 from datetime import date, datetime
 from pathlib import Path
@@ -470,3 +472,38 @@ async def test_on_mariadb_engine_connect_keeps_sqlalchemys_commit_as_you_go() ->
         kept = await SQLParents(session).find_one([Filter("label", "eq", label)])
 
     assert kept is None
+
+
+@pytest.mark.parametrize("url", [POSTGRESQL_URL, MARIADB_URL])
+async def test_ping_answers_while_every_pooled_connection_is_taken(url: str) -> None:
+    async with SQLAlchemySession(url, pool_size=1, max_overflow=0, pool_timeout=30) as session:
+        async with session.connection() as held:
+            await held.exec_driver_sql("SELECT 1")
+            started = time.monotonic()
+            await session.ping()  # would wait pool_timeout (30 s) on a pooled connection
+            took = time.monotonic() - started
+
+    assert took < session.ping_timeout
+
+
+async def test_ping_gives_up_after_its_own_timeout(tmp_path: Path) -> None:
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        session = SQLAlchemySession(
+            f"postgresql+asyncpg://fbb:fbb@127.0.0.1:{port}/fbb_test", ping_timeout=0.3
+        )
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailableError, match="no answer within 0.3s"):
+            await session.ping()
+        took = time.monotonic() - started
+        await session.disconnect()
+
+    assert took < 1.5
+
+
+def test_the_driver_path_can_be_switched_off() -> None:
+    assert SQLAlchemySession("sqlite+aiosqlite://").driver_path is not None
+    assert SQLAlchemySession("sqlite+aiosqlite://", use_driver_path=False).driver_path is None
