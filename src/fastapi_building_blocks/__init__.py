@@ -44,12 +44,15 @@ from .errors import (
 from .repository import (
     CursorPage,
     Filter,
+    FilterGroup,
     InMemoryDatabase,
     InMemoryRepository,
     Page,
     Repository,
     Sort,
     SQLAlchemyRepository,
+    all_of,
+    any_of,
 )
 from .unit_of_work import InMemoryUnitOfWork, UnitOfWork
 
@@ -66,6 +69,7 @@ __all__ = [
     "DatabaseSession",
     "DatabaseUnavailableError",
     "Filter",
+    "FilterGroup",
     "ForeignKeyViolationError",
     "InMemoryDatabase",
     "InMemoryRepository",
@@ -88,6 +92,8 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkError",
     "acting_as",
+    "all_of",
+    "any_of",
     "created_at",
     "created_by",
     "current_actor",

@@ -19,7 +19,8 @@ from fastapi_building_blocks import (
     SQLAlchemyRepository,
     UniqueViolationError,
 )
-from fastapi_building_blocks.repository.policy import MAX_FILTERS, MAX_PATTERN_LENGTH
+from fastapi_building_blocks.repository.operators import MAX_PATTERN_LENGTH
+from fastapi_building_blocks.repository.policy import MAX_FILTERS
 from tests.contract.conftest import make_thing
 from tests.schema import File, Folder, Note, notes
 

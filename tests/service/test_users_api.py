@@ -248,6 +248,33 @@ async def test_search_by_name_ignores_case(client: httpx.AsyncClient) -> None:
     assert [user["username"] for user in found] == ["user001", "user002"]
 
 
+async def test_search_by_name_returns_the_first_page_of_all_matches_in_username_order(
+    client: httpx.AsyncClient,
+) -> None:
+    # 50 matches, 25 by first name (odd numbers) and 25 by last name (even), created in
+    # the reverse of username order. Two lists of 20 in key order, merged in Python,
+    # returned the wrong first 20.
+    for number in reversed(range(50)):
+        field = "first_name" if number % 2 else "last_name"
+        await create(client, person(number, **{field: f"Ann{number}"}))
+    await create(client, person(99, first_name="Zed", last_name="Zed"))
+
+    found = (await client.get(f"{USERS}search/by-name", params={"q": "ann"})).json()
+
+    assert [user["username"] for user in found] == [f"user{n:03d}" for n in range(20)]
+
+
+async def test_a_filter_group_over_http_is_an_or(client: httpx.AsyncClient) -> None:
+    for number in range(4):
+        await create(client, person(number))
+
+    page = (
+        await client.get(USERS, params={"filter": "any(username:eq:user000|username:eq:user003)"})
+    ).json()
+
+    assert [user["username"] for user in page["items"]] == ["user000", "user003"]
+
+
 async def test_readiness_pings_the_database(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi_building_blocks import Filter, Page, SQLAlchemyRepository
+from fastapi_building_blocks import Filter, Page, SQLAlchemyRepository, any_of
 
 from ..domain.post import Post
 from ..domain.user import User
@@ -30,11 +30,11 @@ class UserRepository(SQLAlchemyRepository[User, uuid.UUID]):
         )
 
     async def search_by_name(self, text: str, *, limit: int = 20) -> list[User]:
-        """Users whose first or last name contains `text`, ignoring case."""
-        first = await self.list([Filter("first_name", "contains", text)], limit=limit)
-        last = await self.list([Filter("last_name", "contains", text)], limit=limit)
-        found = {user.id: user for user in first + last}
-        return sorted(found.values(), key=lambda user: user.username)[:limit]
+        """Users whose first or last name contains `text`, ignoring case, by username."""
+        either_name = any_of(
+            Filter("first_name", "contains", text), Filter("last_name", "contains", text)
+        )
+        return await self.list([either_name], sort=["username"], limit=limit)
 
 
 class PostRepository(SQLAlchemyRepository[Post, uuid.UUID]):

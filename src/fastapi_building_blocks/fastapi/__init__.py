@@ -1,6 +1,6 @@
 """FastAPI integration: lifespan, dependencies, CRUD routers, health, problem+json errors."""
 
-from .crud import CursorPageOut, PageOut, crud_router, parse_filters, parse_sort
+from .crud import CursorPageOut, PageOut, crud_router, parse_sort
 from .dependencies import (
     Database,
     Work,
@@ -12,6 +12,7 @@ from .dependencies import (
     repository,
     repository_in_unit_of_work,
 )
+from .filter_language import parse_filters
 from .health import router as health_router
 from .problem_body import PROBLEM_JSON, problem
 from .problems import Problem, install_problem_handlers, problem_responses

@@ -24,15 +24,18 @@ from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, create_model
 
-from ..errors import InvalidFilterError
-from ..repository import Filter
 from ..repository.cursor import MAX_CURSOR_LENGTH
+from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
 
 T = TypeVar("T")
-LIST_OPERATORS = frozenset({"in", "not_in", "between"})
-#: What a filter expression looks like: field:op:value (the value may be empty).
-FILTER_PATTERN = r"^[^:]+:[^:]+:"
+FILTER_HELP = (
+    "field:op:value, repeatable (all must hold). Operators: eq ne lt le gt ge in not_in "
+    "like contains startswith is_null between; in, not_in and between take a comma list. "
+    "any(a:op:v|b:op:v) holds when one member does, all(...) when every one does; groups "
+    r"nest; inside a group write | ( ) \ in a value as \| \( \) \\. "
+    "At most 50 filters, 500 characters in a pattern, 1,000 values in a list."
+)
 #: The deepest offset page: page x page_size stays within what every backend binds.
 MAX_PAGE = 2_000_000
 #: Path converters for the key types Starlette can match: a path such as /keyset is then
@@ -51,20 +54,6 @@ class PageOut(BaseModel, Generic[T]):
 class CursorPageOut(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
-
-
-def parse_filters(expressions: list[str]) -> list[Filter]:
-    """`field:op:value` expressions as filters; the repository checks fields and values."""
-    filters = []
-    for expression in expressions:
-        parts = expression.split(":", 2)
-        if len(parts) != 3 or not parts[0] or not parts[1]:
-            raise InvalidFilterError(
-                f"filter {expression!r} is not field:op:value", field=parts[0] or None
-            )
-        field, op, value = parts
-        filters.append(Filter(field, op, value.split(",") if op in LIST_OPERATORS else value))
-    return filters
 
 
 def parse_sort(sort: str | None) -> list[str]:
@@ -121,7 +110,7 @@ def crud_router(
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Filters = Annotated[  # noqa: N806
         list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
-        Query(alias="filter", description="field:op:value"),
+        Query(alias="filter", description=FILTER_HELP),
     ]
     Sort = Annotated[str | None, Query(description="comma-separated, '-' for descending")]  # noqa: N806
 

@@ -2,14 +2,16 @@
 
 from .contract import Repository
 from .memory import InMemoryDatabase, InMemoryRepository
+from .operators import OPERATORS, Operator
 from .policy import QueryPolicy
-from .query import OPERATORS, CursorPage, Filter, Operator, Page, Sort
+from .query import CursorPage, Filter, FilterGroup, Page, Sort, all_of, any_of
 from .sqlalchemy import SQLAlchemyRepository
 
 __all__ = [
     "OPERATORS",
     "CursorPage",
     "Filter",
+    "FilterGroup",
     "InMemoryDatabase",
     "InMemoryRepository",
     "Operator",
@@ -18,4 +20,6 @@ __all__ = [
     "Repository",
     "SQLAlchemyRepository",
     "Sort",
+    "all_of",
+    "any_of",
 ]

@@ -31,7 +31,7 @@ from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundE
 from ..observability.hooks import any_active, observing, shared_operation
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
-from .policy import CheckedFilter, QueryPolicy
+from .policy import Checked, QueryPolicy
 from .query import CursorPage, Filters, Page, Sort, SortKeys
 
 E = TypeVar("E")
@@ -225,7 +225,7 @@ class Repository(ABC, Generic[E, K]):
         next_cursor = encode_cursor(order, rows[limit - 1]) if len(rows) > limit else None
         return CursorPage([self._row_to_entity(row) for row in rows[:limit]], next_cursor)
 
-    def _checked(self, filters: Filters) -> builtins.list[CheckedFilter]:
+    def _checked(self, filters: Filters) -> builtins.list[Checked]:
         return self._managed.live_only(self._policy.check_filters(filters))
 
     def _check_page_size(self, size: int) -> None:
@@ -238,7 +238,7 @@ class Repository(ABC, Generic[E, K]):
 
     async def _fetch(
         self,
-        filters: Sequence[CheckedFilter],
+        filters: Sequence[Checked],
         sort: Sequence[Sort],
         limit: int | None = None,
         offset: int = 0,
@@ -357,7 +357,7 @@ class Repository(ABC, Generic[E, K]):
         updates = self._managed.update_columns(values, columns)
         return self._row_to_entity(await self._upsert(values, columns, updates))
 
-    def _required_filters(self, filters: Filters) -> builtins.list[CheckedFilter]:
+    def _required_filters(self, filters: Filters) -> builtins.list[Checked]:
         if not filters:
             raise InvalidFilterError(
                 f"{self.table.name}: refusing to touch every row; give at least one filter",
@@ -381,7 +381,7 @@ class Repository(ABC, Generic[E, K]):
     @abstractmethod
     async def _fetch_rows(
         self,
-        filters: Sequence[CheckedFilter],
+        filters: Sequence[Checked],
         sort: Sequence[Sort],
         limit: int | None,
         offset: int,
@@ -390,10 +390,10 @@ class Repository(ABC, Generic[E, K]):
         """Rows matching `filters`, in `sort` order, past the keyset position `after`."""
 
     @abstractmethod
-    async def _count(self, filters: Sequence[CheckedFilter]) -> int: ...
+    async def _count(self, filters: Sequence[Checked]) -> int: ...
 
     async def _count_and_fetch(
-        self, filters: Sequence[CheckedFilter], sort: Sequence[Sort], limit: int, offset: int
+        self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
     ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
         """The total and one page of rows; a backend may do both on one connection."""
         total = await self._count(filters)
@@ -408,20 +408,18 @@ class Repository(ABC, Generic[E, K]):
 
     @abstractmethod
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> bool:
         """Set `values` on the row with `key` if it meets `conditions`; False if none did."""
 
     @abstractmethod
-    async def _update_where(
-        self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
-    ) -> int: ...
+    async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int: ...
 
     @abstractmethod
     async def _delete_key(self, key: Any) -> bool: ...
 
     @abstractmethod
-    async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int: ...
+    async def _delete_where(self, filters: Sequence[Checked]) -> int: ...
 
     @abstractmethod
     async def _upsert(

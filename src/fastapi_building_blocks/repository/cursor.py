@@ -43,22 +43,22 @@ def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> lis
     the database would choke on).
     """
     if len(cursor) > MAX_CURSOR_LENGTH:
-        raise policy._invalid("the cursor is not one this API issued", "cursor")
+        raise policy.invalid("the cursor is not one this API issued", "cursor")
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(text)
         values = payload["after"]
         signature = payload["sort"]
     except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as error:
-        raise policy._invalid("the cursor is not one this API issued", "cursor") from error
+        raise policy.invalid("the cursor is not one this API issued", "cursor") from error
     if (
         signature != _signature(sort)
         or not isinstance(values, list)
         or len(values) != len(sort)
         or not all(value is None or isinstance(value, _SCALARS) for value in values)
     ):
-        raise policy._invalid("the cursor belongs to another sort order", "cursor")
+        raise policy.invalid("the cursor belongs to another sort order", "cursor")
     try:
         return [policy.coerce(key.field, value) for key, value in zip(sort, values, strict=True)]
     except InvalidFilterError as error:
-        raise policy._invalid("the cursor is not one this API issued", "cursor") from error
+        raise policy.invalid("the cursor is not one this API issued", "cursor") from error

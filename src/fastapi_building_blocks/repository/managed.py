@@ -14,7 +14,8 @@ from sqlalchemy import Table
 
 from ..audit import current_actor
 from ..columns import ROLE
-from .policy import CheckedFilter
+from .operators import OPERATORS
+from .policy import Checked, CheckedFilter, leaves
 
 
 class ManagedColumns:
@@ -36,10 +37,14 @@ class ManagedColumns:
         #: Every managed column: a caller never sets one directly.
         self.all = frozenset(str(column.key) for column in roles.values())
         self._live = (
-            CheckedFilter(roles["deleted_at"], "is_null", True) if self.deleted_at else None
+            CheckedFilter(roles["deleted_at"], OPERATORS["is_null"], True)
+            if self.deleted_at
+            else None
         )
         self._deleted = (
-            CheckedFilter(roles["deleted_at"], "is_null", False) if self.deleted_at else None
+            CheckedFilter(roles["deleted_at"], OPERATORS["is_null"], False)
+            if self.deleted_at
+            else None
         )
 
     def on_create(self, values: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -77,22 +82,22 @@ class ManagedColumns:
         assert self.deleted_at is not None
         return self.on_update({}) | {self.deleted_at: None}
 
-    def live_only(self, filters: list[CheckedFilter]) -> list[CheckedFilter]:
+    def live_only(self, filters: list[Checked]) -> list[Checked]:
         """Filters plus "not deleted", unless the caller already asks about deleted_at."""
-        if self._live is None or any(f.column.key == self.deleted_at for f in filters):
+        if self._live is None or any(f.column.key == self.deleted_at for f in leaves(filters)):
             return filters
         return [*filters, self._live]
 
-    def live_condition(self) -> list[CheckedFilter]:
+    def live_condition(self) -> list[Checked]:
         return [self._live] if self._live is not None else []
 
-    def deleted_condition(self) -> list[CheckedFilter]:
+    def deleted_condition(self) -> list[Checked]:
         return [self._deleted] if self._deleted is not None else []
 
-    def version_condition(self, expected: Any) -> list[CheckedFilter]:
+    def version_condition(self, expected: Any) -> list[Checked]:
         if self.version is None:
             return []
-        return [CheckedFilter(self._columns["version"], "eq", expected)]
+        return [CheckedFilter(self._columns["version"], OPERATORS["eq"], expected)]
 
     def update_columns(self, values: Mapping[str, Any], conflict: tuple[str, ...]) -> list[str]:
         """Columns an upsert overwrites when the row exists: not the key, not creation facts.

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from . import memory_conditions
 from .contract import E, K, Repository
-from .policy import CheckedFilter, QueryPolicy, is_integer_column
+from .policy import Checked, QueryPolicy, is_integer_column
 from .query import Sort
 
 Row = dict[str, Any]
@@ -165,7 +165,7 @@ class InMemoryRepository(Repository[E, K]):
 
     async def _fetch_rows(
         self,
-        filters: Sequence[CheckedFilter],
+        filters: Sequence[Checked],
         sort: Sequence[Sort],
         limit: int | None,
         offset: int,
@@ -178,10 +178,10 @@ class InMemoryRepository(Repository[E, K]):
         end = None if limit is None else offset + limit
         return copy.deepcopy(ordered[offset:end])
 
-    async def _count(self, filters: Sequence[CheckedFilter]) -> int:
+    async def _count(self, filters: Sequence[Checked]) -> int:
         return len(self._matching(filters))
 
-    def _matching(self, filters: Sequence[CheckedFilter]) -> builtins.list[Row]:
+    def _matching(self, filters: Sequence[Checked]) -> builtins.list[Row]:
         return [row for row in self._rows.values() if memory_conditions.matches_all(filters, row)]
 
     # -- writes -----------------------------------------------------------------------
@@ -226,7 +226,11 @@ class InMemoryRepository(Repository[E, K]):
         table = self.table if table is None else table
         database = self.database
         old = database.put(table, key, row)
-        self._remember(lambda: database.put(table, key, old))
+
+        def undo() -> None:
+            database.put(table, key, old)
+
+        self._remember(undo)
 
     def _check_references(self, row: Row) -> None:
         for constraint in self.table.foreign_key_constraints:
@@ -324,7 +328,7 @@ class InMemoryRepository(Repository[E, K]):
             return row
 
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> bool:
         row = self._rows.get(key)
         if row is None or not memory_conditions.matches_all(conditions, row):
@@ -332,9 +336,7 @@ class InMemoryRepository(Repository[E, K]):
         self._replace(key, values)
         return True
 
-    async def _update_where(
-        self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
-    ) -> int:
+    async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
         matching = [row[self._key] for row in self._matching(filters)]
         snapshot = {key: self._rows[key] for key in matching}
         version = self._managed.version
@@ -356,7 +358,7 @@ class InMemoryRepository(Repository[E, K]):
         self._remove([self._rows[key]])
         return True
 
-    async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
+    async def _delete_where(self, filters: Sequence[Checked]) -> int:
         matching = self._matching(filters)
         self._remove(matching)
         return len(matching)

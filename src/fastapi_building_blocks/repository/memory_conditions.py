@@ -8,67 +8,29 @@ ASCII letters only, as SQLite's LIKE and PostgreSQL's ILIKE under the C collatio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
 from typing import Any
 
-from .policy import CheckedFilter
+from .operators import IsNull
+from .policy import Checked, CheckedGroup
 from .query import Sort
 
 Row = Mapping[str, Any]
 
 
-@cache
-def _like_pattern(pattern: str) -> re.Pattern[str]:
-    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
+def matches(condition: Checked, row: Row) -> bool:
+    if isinstance(condition, CheckedGroup):
+        outcomes = (matches(member, row) for member in condition.members)
+        return any(outcomes) if condition.kind == "any" else all(outcomes)
+    actual = row[condition.column.key]
+    operator = condition.operator
+    if actual is None and not isinstance(operator, IsNull):
+        return False  # SQL: a comparison with NULL is never true
+    return operator.matches(actual, condition.value)
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _folded(text: str) -> str:
-    return text.translate(_ASCII_LOWER)
-
-
-def matches(checked: CheckedFilter, row: Row) -> bool:
-    actual = row[checked.column.key]
-    value = checked.value
-    if checked.op == "is_null":
-        return (actual is None) is bool(value)
-    if actual is None:
-        return False
-    match checked.op:
-        case "eq":
-            return bool(actual == value)
-        case "ne":
-            return bool(actual != value)
-        case "lt":
-            return bool(actual < value)
-        case "le":
-            return bool(actual <= value)
-        case "gt":
-            return bool(actual > value)
-        case "ge":
-            return bool(actual >= value)
-        case "in":
-            return actual in value
-        case "not_in":
-            return actual not in value
-        case "like":
-            return _like_pattern(value).fullmatch(actual) is not None
-        case "contains":
-            return _folded(value) in _folded(actual)
-        case "startswith":
-            return _folded(actual).startswith(_folded(value))
-        case "between":
-            return bool(value[0] <= actual <= value[1])
-    raise AssertionError(f"operator {checked.op!r} passed the policy but has no evaluation")
-
-
-def matches_all(filters: Iterable[CheckedFilter], row: Row) -> bool:
-    return all(matches(checked, row) for checked in filters)
+def matches_all(conditions: Iterable[Checked], row: Row) -> bool:
+    return all(matches(condition, row) for condition in conditions)
 
 
 def sorted_rows(rows: Iterable[Row], sort: Sequence[Sort]) -> list[Row]:

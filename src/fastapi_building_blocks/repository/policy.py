@@ -6,31 +6,27 @@ database-backed one rejects, and compares exactly the values the database would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Column, Table, UniqueConstraint
 
 from ..errors import InvalidFilterError, InvalidValueError
-from .query import OPERATORS, Filter, Sort, SortKeys
-from .values import Check, text_problem, value_check
+from .operators import OPERATORS, Operator
+from .query import Condition, Filter, FilterGroup, Sort, SortKeys
+from .values import Check, value_check
 
-#: A list for `in` / `not_in` longer than this is refused: it would be a huge statement.
-MAX_IN_VALUES = 1_000
-#: Filters in one query: SQLite refuses deep expression trees ("Expression tree is too
-#: large" near 1,000 terms), and no screen needs more.
+#: Filters in one query, groups included: SQLite refuses deep expression trees
+#: ("Expression tree is too large" near 1,000 terms), and no screen needs more.
 MAX_FILTERS = 50
-#: Characters in a like / contains / startswith value: SQLite refuses patterns past 50,000
-#: bytes ("LIKE or GLOB pattern too complex"), and a long pattern is a slow scan anyway.
-MAX_PATTERN_LENGTH = 500
+#: How deep `any_of` / `all_of` groups nest.
+MAX_GROUP_DEPTH = 4
 #: LIMIT and OFFSET: PostgreSQL's driver binds them as int4.
 MAX_ROW_NUMBER = 2**31 - 1
-_PATTERN_OPERATORS = frozenset({"like", "contains", "startswith"})
-_SCALAR_OPERATORS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 #: Types a filter or sort cannot meaningfully compare (JSON reports `object`).
 _UNCOMPARABLE_TYPES = (dict, list, bytes)
 
@@ -40,8 +36,39 @@ class CheckedFilter:
     """A filter on an allowed column with a value coerced to the column's Python type."""
 
     column: Column[Any]
-    op: str
+    operator: Operator
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedGroup:
+    """Checked conditions joined by OR ("any") or AND ("all")."""
+
+    kind: str
+    members: tuple[Checked, ...]
+
+
+Checked: TypeAlias = CheckedFilter | CheckedGroup
+
+
+def leaves(conditions: Iterable[Checked]) -> Iterator[CheckedFilter]:
+    """Every filter inside `conditions`, groups opened."""
+    for condition in conditions:
+        if isinstance(condition, CheckedGroup):
+            yield from leaves(condition.members)
+        else:
+            yield condition
+
+
+def _leaf_count(conditions: Iterable[Condition], depth: int, limit: QueryPolicy) -> int:
+    if depth > MAX_GROUP_DEPTH:
+        raise limit.invalid(f"filter groups nest at most {MAX_GROUP_DEPTH} deep")
+    return sum(
+        _leaf_count(condition.members, depth + 1, limit)
+        if isinstance(condition, FilterGroup)
+        else 1
+        for condition in conditions
+    )
 
 
 @cache
@@ -97,7 +124,7 @@ class QueryPolicy:
     def column(self, name: str) -> Column[Any]:
         return self.table.columns[name]
 
-    def _invalid(self, message: str, field: str | None = None) -> InvalidFilterError:
+    def invalid(self, message: str, field: str | None = None) -> InvalidFilterError:
         return InvalidFilterError(
             f"{self.table.name}: {message}", table=self.table.name, field=field
         )
@@ -128,13 +155,13 @@ class QueryPolicy:
         try:
             coerced = self._coercers[field](value)
         except (ValidationError, ValueError, TypeError, OverflowError) as error:
-            raise self._invalid(
+            raise self.invalid(
                 f"{_shown(value)} is not a valid value for {field!r}", field
             ) from error
         check = self._checks.get(field)
         problem = check(coerced) if check is not None else None
         if problem is not None:
-            raise self._invalid(f"{field!r} takes {problem}", field)
+            raise self.invalid(f"{field!r} takes {problem}", field)
         return coerced
 
     def check_row(self, values: Mapping[str, Any]) -> None:
@@ -153,67 +180,37 @@ class QueryPolicy:
         if (limit is not None and not 0 <= limit <= MAX_ROW_NUMBER) or not (
             0 <= offset <= MAX_ROW_NUMBER
         ):
-            raise self._invalid(f"limit and offset must lie between 0 and {MAX_ROW_NUMBER}", field)
+            raise self.invalid(f"limit and offset must lie between 0 and {MAX_ROW_NUMBER}", field)
 
-    def check_filters(self, filters: Iterable[Filter]) -> list[CheckedFilter]:
+    def check_filters(self, filters: Iterable[Condition]) -> list[Checked]:
+        """Each filter and group checked: fields allowed, operators known, values coerced.
+
+        At most MAX_FILTERS filters in all (groups included) and MAX_GROUP_DEPTH levels.
+        """
         candidates = list(filters)
-        if len(candidates) > MAX_FILTERS:
-            raise self._invalid(f"at most {MAX_FILTERS} filters in one query")
-        return [self.check_filter(one) for one in candidates]
+        if _leaf_count(candidates, depth=0, limit=self) > MAX_FILTERS:
+            raise self.invalid(f"at most {MAX_FILTERS} filters in one query")
+        return [self._check(one) for one in candidates]
+
+    def _check(self, candidate: Condition) -> Checked:
+        if isinstance(candidate, FilterGroup):
+            if not candidate.members:
+                raise self.invalid(f"an {candidate.kind}_of group needs at least one filter")
+            return CheckedGroup(candidate.kind, tuple(map(self._check, candidate.members)))
+        return self.check_filter(candidate)
 
     def check_filter(self, candidate: Filter) -> CheckedFilter:
-        field, op, value = candidate.field, candidate.op, candidate.value
+        field, op = candidate.field, candidate.op
         if field not in self.filterable:
-            raise self._invalid(f"cannot filter on {field!r}", field)
-        if op not in OPERATORS:
+            raise self.invalid(f"cannot filter on {field!r}", field)
+        operator = OPERATORS.get(op)
+        if operator is None:
             allowed = ", ".join(sorted(OPERATORS))
-            raise self._invalid(
+            raise self.invalid(
                 f"unknown operator {op!r} for {field!r} (use one of: {allowed})", field
             )
         column = self.column(field)
-        if op in _SCALAR_OPERATORS:
-            if value is None:
-                raise self._invalid(f"{field!r} {op} needs a value; use is_null for NULL", field)
-            return CheckedFilter(column, op, self.coerce(field, value))
-        if op in _PATTERN_OPERATORS:
-            if _python_type(column) is not str:
-                raise self._invalid(f"{op} works on text fields, not {field!r}", field)
-            if not isinstance(value, str):
-                raise self._invalid(f"{field!r} {op} needs a text value", field)
-            if len(value) > MAX_PATTERN_LENGTH:
-                raise self._invalid(
-                    f"{field!r} {op} takes at most {MAX_PATTERN_LENGTH} characters", field
-                )
-            if (problem := text_problem(value)) is not None:
-                raise self._invalid(f"{field!r} {op}: {problem}", field)
-            return CheckedFilter(column, op, value)
-        if op == "is_null":
-            return CheckedFilter(column, op, self._boolean(field, value))
-        if op == "between":
-            low, high = self._sequence(field, op, value, exact=2)
-            if low is None or high is None:
-                raise self._invalid(f"{field!r} between needs two values", field)
-            return CheckedFilter(column, op, (self.coerce(field, low), self.coerce(field, high)))
-        items = self._sequence(field, op, value, exact=None)  # in / not_in
-        if any(item is None for item in items):
-            raise self._invalid(f"{field!r} {op} cannot hold NULL; use is_null", field)
-        return CheckedFilter(column, op, tuple(self.coerce(field, item) for item in items))
-
-    def _boolean(self, field: str, value: Any) -> bool:
-        try:
-            return bool(_adapter(bool).validate_python(value))
-        except ValidationError as error:
-            raise self._invalid(f"is_null on {field!r} takes true or false", field) from error
-
-    def _sequence(self, field: str, op: str, value: Any, exact: int | None) -> tuple[Any, ...]:
-        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-            raise self._invalid(f"{field!r} {op} needs a list of values", field)
-        items = tuple(value)
-        if exact is not None and len(items) != exact:
-            raise self._invalid(f"{field!r} {op} needs exactly {exact} values", field)
-        if len(items) > MAX_IN_VALUES:
-            raise self._invalid(f"{field!r} {op} takes at most {MAX_IN_VALUES} values", field)
-        return items
+        return CheckedFilter(column, operator, operator.check(self, field, column, candidate.value))
 
     def check_sort(self, keys: SortKeys) -> list[Sort]:
         """The sort keys, each on an allowed field, with the primary key last as tie-breaker.
@@ -225,9 +222,9 @@ class QueryPolicy:
         parsed = [Sort.parse(key) for key in keys]
         for key in parsed:
             if key.field not in self.sortable:
-                raise self._invalid(f"cannot sort on {key.field!r}", key.field)
+                raise self.invalid(f"cannot sort on {key.field!r}", key.field)
         if len({key.field for key in parsed}) != len(parsed):
-            raise self._invalid("a field appears twice in the sort")
+            raise self.invalid("a field appears twice in the sort")
         primary_key = self.primary_key_name
         if all(key.field != primary_key for key in parsed):
             parsed.append(Sort(primary_key, descending=bool(parsed) and parsed[-1].descending))
@@ -240,9 +237,9 @@ class QueryPolicy:
     def check_conflict_columns(self, columns: tuple[str, ...], values: Mapping[str, Any]) -> None:
         """Upsert needs a declared unique key with a value for each of its columns."""
         if frozenset(columns) not in self.unique_keys:
-            raise self._invalid(f"upsert needs a unique key, and ({', '.join(columns)}) is none")
+            raise self.invalid(f"upsert needs a unique key, and ({', '.join(columns)}) is none")
         if any(values.get(name) is None for name in columns):
-            raise self._invalid(f"upsert needs values for {', '.join(columns)}")
+            raise self.invalid(f"upsert needs values for {', '.join(columns)}")
 
     def check_values(self, values: Mapping[str, Any], kept: Collection[str]) -> dict[str, Any]:
         """Column values for `update_where`, coerced: known columns only, none of `kept`.
@@ -251,10 +248,10 @@ class QueryPolicy:
         """
         unknown = [name for name in values if name not in self.table.columns]
         if unknown:
-            raise self._invalid(f"no such field(s): {', '.join(map(repr, unknown))}")
+            raise self.invalid(f"no such field(s): {', '.join(map(repr, unknown))}")
         refused = [name for name in values if name == self.primary_key_name or name in kept]
         if refused:
-            raise self._invalid(
+            raise self.invalid(
                 f"update_where cannot set {', '.join(map(repr, refused))}: "
                 "the key stays, and the repository keeps managed columns itself",
                 refused[0],

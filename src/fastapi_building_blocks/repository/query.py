@@ -7,6 +7,12 @@ table's allow-list before any SQL is built or any row is compared.
         [Filter("is_active", "eq", True), Filter("email", "contains", "@example")],
         sort=["-created_at"],
     )
+
+Filters in a list must all hold; `any_of(...)` holds when one of its members does, and
+`all_of(...)` groups filters inside an `any_of`. Groups nest:
+
+    await users.list([any_of(Filter("first_name", "contains", "al"),
+                             Filter("last_name", "contains", "al"))])
 """
 
 from __future__ import annotations
@@ -14,13 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, get_args
-
-Operator: TypeAlias = Literal[
-    "eq", "ne", "lt", "le", "gt", "ge",
-    "in", "not_in", "like", "contains", "startswith", "is_null", "between",
-]  # fmt: skip
-OPERATORS: frozenset[str] = frozenset(get_args(Operator))
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 E = TypeVar("E")
 
@@ -53,7 +53,26 @@ class Sort:
         return f"-{self.field}" if self.descending else self.field
 
 
-Filters: TypeAlias = Sequence[Filter]
+@dataclass(frozen=True, slots=True)
+class FilterGroup:
+    """Filters joined by OR (`kind="any"`) or AND (`kind="all"`); see `any_of`, `all_of`."""
+
+    kind: Literal["any", "all"]
+    members: tuple[Filter | FilterGroup, ...]
+
+
+def any_of(*members: Filter | FilterGroup) -> FilterGroup:
+    """Holds when at least one member holds (SQL OR)."""
+    return FilterGroup("any", members)
+
+
+def all_of(*members: Filter | FilterGroup) -> FilterGroup:
+    """Holds when every member holds (SQL AND): for a conjunction inside `any_of`."""
+    return FilterGroup("all", members)
+
+
+Condition: TypeAlias = Filter | FilterGroup
+Filters: TypeAlias = Sequence[Condition]
 SortKeys: TypeAlias = Sequence[str | Sort]
 
 

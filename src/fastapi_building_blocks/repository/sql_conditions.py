@@ -14,86 +14,45 @@ from sqlalchemy import and_, bindparam, false, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..dialects import Dialect
-from .policy import CheckedFilter, QueryPolicy
+from .policy import Checked, CheckedGroup, QueryPolicy
 from .query import Sort
 
-LIKE_ESCAPE = "/"
+
+def filter_shape(conditions: Sequence[Checked]) -> Hashable:
+    """What decides the SQL of `conditions`, values aside (is_null's value is part of it)."""
+    return tuple(_shape(condition) for condition in conditions)
 
 
-def _escaped(text: str) -> str:
-    """`text` matched literally inside a LIKE pattern."""
-    for special in (LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, LIKE_ESCAPE + special)
-    return text
+def _shape(condition: Checked) -> Hashable:
+    if isinstance(condition, CheckedGroup):
+        return (condition.kind, filter_shape(condition.members))
+    operator = condition.operator
+    return (condition.column.key, operator.name, operator.shape(condition.value))
 
 
-def filter_shape(filters: Sequence[CheckedFilter]) -> Hashable:
-    """What decides the SQL of `filters`, values aside (is_null's value is part of it)."""
-    return tuple(
-        (checked.column.key, checked.op, checked.value if checked.op == "is_null" else None)
-        for checked in filters
-    )
-
-
-def filter_params(filters: Sequence[CheckedFilter], prefix: str = "f") -> dict[str, Any]:
-    """The bound values for `filter_clauses(filters, prefix)`."""
+def filter_params(conditions: Sequence[Checked], prefix: str = "f") -> dict[str, Any]:
+    """The bound values for `filter_clauses(conditions, prefix)`."""
     params: dict[str, Any] = {}
-    for index, checked in enumerate(filters):
-        name, value = f"{prefix}{index}", checked.value
-        match checked.op:
-            case "is_null":
-                continue
-            case "between":
-                params[f"{name}_low"], params[f"{name}_high"] = value
-            case "contains":
-                params[name] = f"%{_escaped(value)}%"
-            case "startswith":
-                params[name] = f"{_escaped(value)}%"
-            case "like":  # % and _ stay wildcards; every other character means itself
-                params[name] = value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-            case "in" | "not_in":
-                params[name] = list(value)
-            case _:
-                params[name] = value
+    for index, condition in enumerate(conditions):
+        name = f"{prefix}{index}"
+        if isinstance(condition, CheckedGroup):
+            params.update(filter_params(condition.members, f"{name}_"))
+        else:
+            params.update(condition.operator.params(name, condition.value))
     return params
 
 
-def filter_clauses(
-    filters: Sequence[CheckedFilter], prefix: str = "f"
-) -> list[ColumnElement[bool]]:
-    return [_clause(checked, f"{prefix}{index}") for index, checked in enumerate(filters)]
-
-
-def _clause(checked: CheckedFilter, name: str) -> ColumnElement[bool]:
-    column = checked.column
-    value: Any = bindparam(name)
-    clause: ColumnElement[bool]
-    match checked.op:
-        case "eq":
-            clause = column == value
-        case "ne":
-            clause = column != value
-        case "lt":
-            clause = column < value
-        case "le":
-            clause = column <= value
-        case "gt":
-            clause = column > value
-        case "ge":
-            clause = column >= value
-        case "in":
-            clause = column.in_(bindparam(name, expanding=True))
-        case "not_in":
-            clause = column.not_in(bindparam(name, expanding=True))
-        case "like" | "contains" | "startswith":
-            clause = column.ilike(value, escape=LIKE_ESCAPE)
-        case "is_null":
-            clause = column.is_(None) if checked.value else column.is_not(None)
-        case "between":
-            clause = column.between(bindparam(f"{name}_low"), bindparam(f"{name}_high"))
-        case _:
-            raise AssertionError(f"operator {checked.op!r} passed the policy but has no SQL")
-    return clause
+def filter_clauses(conditions: Sequence[Checked], prefix: str = "f") -> list[ColumnElement[bool]]:
+    """One SQL condition per checked condition, groups as OR / AND of their members."""
+    clauses: list[ColumnElement[bool]] = []
+    for index, condition in enumerate(conditions):
+        name = f"{prefix}{index}"
+        if isinstance(condition, CheckedGroup):
+            members = filter_clauses(condition.members, f"{name}_")
+            clauses.append(or_(*members) if condition.kind == "any" else and_(*members))
+        else:
+            clauses.append(condition.operator.clause(condition.column, condition.value, name))
+    return clauses
 
 
 def order_by(policy: QueryPolicy, dialect: Dialect, sort: Sequence[Sort]) -> list[Any]:

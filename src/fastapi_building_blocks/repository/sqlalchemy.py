@@ -20,7 +20,7 @@ from ..dialects.driver_path import DriverPath, DriverStatement
 from ..errors import UniqueViolationError
 from . import sql_conditions
 from .contract import E, K, Repository
-from .policy import CheckedFilter, is_integer_column
+from .policy import Checked, is_integer_column
 from .query import Sort
 
 #: Distinct query shapes kept per repository class before the cache starts over.
@@ -121,7 +121,7 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     def _select(
         self,
-        filters: Sequence[CheckedFilter],
+        filters: Sequence[Checked],
         sort: Sequence[Sort],
         limit: int | None,
         offset: int,
@@ -174,7 +174,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         return self._statement(shape, build), params
 
     def _count_statement(
-        self, filters: Sequence[CheckedFilter], path: DriverPath | None = None
+        self, filters: Sequence[Checked], path: DriverPath | None = None
     ) -> tuple[Any, dict[str, Any]]:
         def build() -> Select[Any]:
             statement = select(func.count()).select_from(self.table)
@@ -188,7 +188,7 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     async def _fetch_rows(
         self,
-        filters: Sequence[CheckedFilter],
+        filters: Sequence[Checked],
         sort: Sequence[Sort],
         limit: int | None,
         offset: int,
@@ -200,7 +200,7 @@ class SQLAlchemyRepository(Repository[E, K]):
             return await self._rows(connection, path, statement, params)
 
     async def _count_and_fetch(
-        self, filters: Sequence[CheckedFilter], sort: Sequence[Sort], limit: int, offset: int
+        self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
     ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
         path = self.session.driver_path
         page, page_params = self._select(filters, sort, limit, offset, None, path)
@@ -210,7 +210,7 @@ class SQLAlchemyRepository(Repository[E, K]):
             rows = await self._rows(connection, path, page, page_params)
             return int(next(iter(total.values()))), rows
 
-    async def _count(self, filters: Sequence[CheckedFilter]) -> int:
+    async def _count(self, filters: Sequence[Checked]) -> int:
         path = self.session.driver_path
         statement, params = self._count_statement(filters, path)
         async with self._connection() as connection:
@@ -297,7 +297,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         return await path.execute_many(connection, statement, rows)
 
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[CheckedFilter]
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> bool:
         def build() -> Any:
             return (
@@ -320,9 +320,7 @@ class SQLAlchemyRepository(Repository[E, K]):
             result = await connection.execute(self._statement(shape, build), params)
             return result.rowcount > 0
 
-    async def _update_where(
-        self, filters: Sequence[CheckedFilter], values: Mapping[str, Any]
-    ) -> int:
+    async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
         changes: dict[str, Any] = dict(values)
         if (version := self._managed.version) is not None:
             changes[version] = self.table.columns[version] + 1
@@ -343,7 +341,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         async with self._connection("write") as connection:
             return (await connection.execute(self._delete_by_key, {"key": key})).rowcount > 0
 
-    async def _delete_where(self, filters: Sequence[CheckedFilter]) -> int:
+    async def _delete_where(self, filters: Sequence[Checked]) -> int:
         statement = delete(self.table).where(*sql_conditions.filter_clauses(filters))
         async with self._connection("write") as connection:
             result = await connection.execute(statement, sql_conditions.filter_params(filters))
