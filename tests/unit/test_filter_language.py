@@ -30,7 +30,7 @@ from fastapi_building_blocks.fastapi.filter_language import FILTER_PATTERN
                 all_of(Filter("category", "eq", "alpha"), Filter("score", "gt", "6")),
                 Filter("score", "eq", "1"),
             ),
-        ),  # fmt: skip
+        ),
         (
             r"any(note:eq:a\|b|note:eq:\(x\)\\)",
             any_of(Filter("note", "eq", "a|b"), Filter("note", "eq", "(x)\\")),
