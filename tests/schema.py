@@ -164,6 +164,12 @@ class Parent(BaseModel):
     id: int | None = None
 
 
+def key_of(parent: Parent) -> int:
+    """The key of a stored parent (None only before it is created)."""
+    assert parent.id is not None
+    return parent.id
+
+
 @dataclass
 class Child:
     """Field names differ from the columns: the repository overrides the mapping."""

@@ -6,7 +6,7 @@ telemetry providers, no logging setup), so tests build as many apps as they like
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,6 +23,10 @@ from .api import posts, users
 from .settings import Settings
 
 
+def _nothing() -> None:
+    """Shutdown's undo when there is nothing to undo."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if settings.json_logs:
@@ -31,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = settings.database().session()
-        uninstrument = lambda: None  # noqa: E731
+        uninstrument: Callable[[], None] = _nothing
         if settings.telemetry:
             from .telemetry import instrument_database
 

@@ -23,7 +23,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .database import SQLAlchemySession, translate_error
+from .database import DatabaseSession, SQLAlchemySession, translate_error
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .observability.hooks import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
@@ -69,8 +69,11 @@ class _Lifecycle:
         self._failure = None
 
 
-class UnitOfWork(_Lifecycle):
+class UnitOfWork(_Lifecycle, DatabaseSession):
     """One connection and one transaction of a `SQLAlchemySession`, shared by repositories.
+
+    It is itself a `DatabaseSession`: a repository takes either, as cosmicpython's
+    repositories take their unit of work's session.
 
     A repository given a unit of work (`UserRepository(uow)`) runs every statement inside
     it. After a failed statement the unit of work must be rolled back, on every backend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -229,7 +229,7 @@ async def test_a_failing_welcome_post_leaves_no_user_behind(client: httpx.AsyncC
         return OrphanPosts(uow)
 
     overrides = client.app.dependency_overrides  # type: ignore[attr-defined]
-    overrides[PostsInWork.__metadata__[0].dependency] = orphan_posts
+    overrides[get_args(PostsInWork)[1].dependency] = orphan_posts
 
     response = await client.post(f"{USERS}with-welcome-post", json=ALICE)
 

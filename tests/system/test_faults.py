@@ -64,7 +64,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
 async def service(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     await migrate(server.instance.url)
     settings = Settings(
-        database_url=server.instance.url,  # type: ignore[arg-type]
+        database_url=server.instance.url,
         database_statement_timeout=STATEMENT_TIMEOUT,
         telemetry=False,
         json_logs=False,

@@ -16,7 +16,7 @@ from tests.system.service_process import free_port
 def local_address(response: httpx.Response) -> tuple[str, int]:
     """The client side of the TCP connection that carried `response`."""
     stream = response.extensions["network_stream"]
-    return tuple(stream.get_extra_info("client_addr"))  # type: ignore[return-value]
+    return tuple(stream.get_extra_info("client_addr"))
 
 
 async def test_requests_after_an_unexpected_500_reuse_the_same_connection() -> None:

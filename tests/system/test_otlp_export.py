@@ -85,8 +85,9 @@ class MetricsReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
 def receiver() -> Iterator[tuple[str, Received]]:
     received = Received()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceReceiver(received), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsReceiver(received), server)
+    # The generated gRPC modules carry no type hints.
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceReceiver(received), server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsReceiver(received), server)  # type: ignore[no-untyped-call]
     port = free_port()
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
@@ -137,7 +138,8 @@ def test_a_request_reaches_the_collector_as_one_trace_and_the_operation_histogra
 
 
 def query_text(span: dict[str, Any]) -> str | None:
-    return span["attributes"].get("db.query.text") or span["attributes"].get("db.statement")
+    attributes: dict[str, str] = span["attributes"]
+    return attributes.get("db.query.text") or attributes.get("db.statement")
 
 
 def test_statement_spans_and_their_sql_text_come_only_when_enabled(

@@ -42,9 +42,9 @@ repository = SQLThings(CompileOnlySession())
 
 def sql_server_2022() -> MSDialectAsync_aioodbc:
     """The dialect as a live connection leaves it: version known, so OFFSET/FETCH is used."""
-    dialect = MSDialectAsync_aioodbc()
-    dialect.server_version_info = (16, 0)
-    dialect._setup_version_attributes()
+    dialect = MSDialectAsync_aioodbc()  # type: ignore[no-untyped-call]
+    dialect.server_version_info = (16, 0)  # type: ignore[assignment]
+    dialect._setup_version_attributes()  # type: ignore[no-untyped-call]
     return dialect
 
 
