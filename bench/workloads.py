@@ -407,7 +407,7 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
 
     @contextmanager
     def only(*hooks: observability.Hook) -> Any:
-        saved = observability.hooks()
+        saved = observability.registered_hooks()
         for registered in saved:
             observability.remove_hook(registered)
         for added in hooks:
@@ -437,8 +437,10 @@ def observability_cost(ctx: Context) -> dict[str, Operation]:
         with only(tenth):
             await mixed()
 
-    async def default() -> None:  # the hook every service has, with no SDK configured
-        with only(observability.default_hook):
+    unconfigured = observability.OpenTelemetryHook()  # global providers, no SDK set up
+
+    async def default() -> None:  # the hook registered, with no SDK configured
+        with only(unconfigured):
             await mixed()
 
     session = ctx.repository.session

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fastapi_building_blocks import SQLAlchemySession
-from fastapi_building_blocks.observability import PoolMetrics
+from fastapi_building_blocks.observability import OpenTelemetryHook, PoolMetrics, add_hook
 from fastapi_building_blocks.observability.instrumentation import (
     instrument_app,
     instrument_sessions,
@@ -54,6 +54,7 @@ def _configure_sdk() -> PoolMetrics | None:
             tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+        add_hook(OpenTelemetryHook())  # a span and a histogram point per operation
         _configured = PoolMetrics()
     return _configured
 

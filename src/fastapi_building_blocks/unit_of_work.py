@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import DatabaseSession, SQLAlchemySession, translate_error
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
-from .observability.hooks import Operation, observing
+from .operations import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
 
 logger = logging.getLogger("fastapi_building_blocks.unit_of_work")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,3 +133,27 @@ def test_json_logs_carry_the_current_trace_and_span_ids() -> None:
     assert line["message"] == "hello there"
     assert line["trace_id"] == f"{context.trace_id:032x}"
     assert line["span_id"] == f"{context.span_id:016x}"
+
+
+def test_importing_the_package_registers_no_hook() -> None:
+    code = (
+        "import fastapi_building_blocks, fastapi_building_blocks.observability, "
+        "fastapi_building_blocks.fastapi\n"
+        "from fastapi_building_blocks.observability import registered_hooks\n"
+        "assert registered_hooks() == (), registered_hooks()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_a_metrics_only_setup_records_the_operation_histogram() -> None:
+    code = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from fastapi_building_blocks.observability import OpenTelemetryHook
+hook = OpenTelemetryHook()
+assert not hook.active
+metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+assert hook.active
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

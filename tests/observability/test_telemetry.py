@@ -25,7 +25,6 @@ from fastapi_building_blocks.observability import (
     OpenTelemetryHook,
     PoolMetrics,
     add_hook,
-    default_hook,
     remove_hook,
 )
 from fastapi_building_blocks.observability.instrumentation import (
@@ -72,7 +71,6 @@ async def telemetry(service_url: str) -> AsyncIterator[Telemetry]:
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     hook = OpenTelemetryHook(tracer_provider, meter_provider)
-    remove_hook(default_hook)
     add_hook(hook)
     app = create_app(Settings(database_url=service_url, telemetry=False, json_logs=False))
     instrument_app(app, tracer_provider, meter_provider)
@@ -93,7 +91,6 @@ async def telemetry(service_url: str) -> AsyncIterator[Telemetry]:
             uninstrument()
     finally:
         remove_hook(hook)
-        add_hook(default_hook)
 
 
 def children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableSpan]:

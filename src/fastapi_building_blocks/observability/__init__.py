@@ -1,16 +1,25 @@
-"""Observability: hooks around operations, OpenTelemetry spans and metrics, JSON logs.
+"""Observability: OpenTelemetry spans and metrics, pool gauges, JSON logs, slow operations.
 
-The OpenTelemetry hook is registered on import; it records nothing until the service
-configures an OpenTelemetry SDK (see the example service's `telemetry.py`).
+Importing it registers nothing. A service that wants operation spans and the
+`db.client.operation.duration` histogram registers the hook once its SDK is set up:
+
+    add_hook(OpenTelemetryHook())
+
+(the example service does so in `telemetry.py`).
 """
 
-from .hooks import Hook, Observation, Operation, add_hook, hooks, observing, remove_hook
+from ..operations import (
+    Hook,
+    Observation,
+    Operation,
+    add_hook,
+    observing,
+    registered_hooks,
+    remove_hook,
+)
 from .logs import JsonFormatter, SlowOperationHook, configure_json_logging
 from .opentelemetry import OpenTelemetryHook
 from .pool import PoolMetrics
-
-default_hook = OpenTelemetryHook()
-add_hook(default_hook)
 
 __all__ = [
     "Hook",
@@ -22,8 +31,7 @@ __all__ = [
     "SlowOperationHook",
     "add_hook",
     "configure_json_logging",
-    "default_hook",
-    "hooks",
     "observing",
+    "registered_hooks",
     "remove_hook",
 ]

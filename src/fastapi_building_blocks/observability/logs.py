@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
-from .hooks import Observation, Operation
+from ..operations import Observation, Operation
 
 slow_logger = logging.getLogger("fastapi_building_blocks.slow")
 

@@ -18,22 +18,30 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from sqlalchemy import exc as sa_exc
 
-from .hooks import Observation, Operation
+from ..operations import Observation, Operation
 
 #: Bucket boundaries the semantic conventions recommend for db.client.operation.duration.
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 INSTRUMENTATION = "fastapi_building_blocks"
 
 
+def _is_proxy(provider: MeterProvider) -> bool:
+    """The API's placeholder before any SDK meter provider is set (it has no public name)."""
+    return type(provider).__name__ == "_ProxyMeterProvider" or isinstance(
+        provider, metrics.NoOpMeterProvider
+    )
+
+
 class OpenTelemetryHook:
-    """The hook registered by default; pass providers to use others than the global ones."""
+    """Spans and histogram points per operation; pass providers to use others than the
+    global ones. Register it with `add_hook(OpenTelemetryHook())`."""
 
     def __init__(
         self,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        self._explicit = tracer_provider is not None
+        self._explicit = tracer_provider is not None or meter_provider is not None
         self.tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION, meter_provider=meter_provider)
         self.timeouts = meter.create_counter(
@@ -50,9 +58,13 @@ class OpenTelemetryHook:
 
     @property
     def active(self) -> bool:
-        """Whether an SDK is set up: until then even no-op spans would cost 5-15%."""
-        return self._explicit or not isinstance(
-            trace.get_tracer_provider(), trace.ProxyTracerProvider
+        """Whether an SDK is set up for traces or metrics: until then even no-op spans and
+        points would cost 5-15%. Either one is enough (a metrics-only service still
+        records its operation histogram)."""
+        return (
+            self._explicit
+            or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+            or not _is_proxy(metrics.get_meter_provider())
         )
 
     def __call__(self, operation: Operation) -> OperationSpan:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from sqlalchemy import Table
 
 from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
-from ..observability.hooks import any_active, observing, shared_operation
+from ..operations import any_active, observing, shared_operation
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import Checked, QueryPolicy

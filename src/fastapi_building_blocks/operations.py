@@ -1,4 +1,8 @@
-"""Hooks around every repository and unit-of-work operation.
+"""Hooks around every repository and unit-of-work operation: the registry and the protocol.
+
+A leaf module: repositories and units of work import it, and it imports nothing of the
+package. Nothing is registered until a service says so (`add_hook`); the OpenTelemetry
+hook is `observability.OpenTelemetryHook`.
 
 A hook is a callable taking the `Operation` and returning a context manager that wraps
 it; the body may set `observation.rows`. Errors propagate through the context manager,
@@ -89,7 +93,7 @@ def remove_hook(hook: Hook) -> None:
         _hooks.remove(hook)
 
 
-def hooks() -> tuple[Hook, ...]:
+def registered_hooks() -> tuple[Hook, ...]:
     return tuple(_hooks)
 
 
