@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from fastapi_building_blocks import (
+    ConcurrencyError,
     Filter,
     InMemoryRepository,
     InvalidFilterError,
     InvalidValueError,
+    NotFoundError,
     SQLAlchemyRepository,
     UniqueViolationError,
 )
@@ -274,3 +276,62 @@ async def test_on_delete_cascade_and_set_null_hold_on_every_backend(clean_backen
 
     assert await files.get(inside.id) is None
     assert (await files.get_by_id(pointer.id)).shortcut_to is None
+
+
+async def test_update_fields_writes_only_the_named_columns_and_returns_the_row(
+    notes: Any,
+) -> None:
+    note = await notes.create(Note(title="t", body="old"))
+
+    updated = await notes.update_fields(note.id, {"body": "new", "version": 1})
+
+    assert (updated.title, updated.body, updated.version) == ("t", "new", 2)
+    assert updated.updated_at > note.updated_at
+    assert await notes.get_by_id(note.id) == updated
+
+
+async def test_update_fields_with_a_stale_version_is_a_concurrency_error(notes: Any) -> None:
+    note = await notes.create(Note(title="t"))
+    await notes.update_fields(note.id, {"body": "first", "version": 1})
+
+    with pytest.raises(ConcurrencyError):
+        await notes.update_fields(note.id, {"body": "second", "version": 1})
+
+    assert (await notes.get_by_id(note.id)).body == "first"
+
+
+async def test_update_fields_without_a_version_still_increments_it(notes: Any) -> None:
+    note = await notes.create(Note(title="t"))
+
+    updated = await notes.update_fields(note.id, {"body": "b"})
+
+    assert updated.version == 2
+
+
+async def test_partial_updates_of_different_columns_both_stay(things: Any) -> None:
+    thing = await things.create(make_thing(1))
+
+    await things.update_fields(thing.id, {"note": "from one client"})
+    await things.update_fields(thing.id, {"rank": 6})
+
+    stored = await things.get_by_id(thing.id)
+    assert (stored.note, stored.rank) == ("from one client", 6)
+
+
+async def test_update_fields_refuses_managed_columns_and_bad_values(notes: Any) -> None:
+    note = await notes.create(Note(title="t"))
+
+    with pytest.raises(InvalidFilterError):
+        await notes.update_fields(note.id, {"created_at": None})
+    with pytest.raises(InvalidValueError):
+        await notes.update_fields(note.id, {"title": "x" * 101})
+
+
+async def test_update_fields_on_a_missing_or_deleted_row_is_not_found(notes: Any) -> None:
+    note = await notes.create(Note(title="t"))
+    await notes.delete(note.id)
+
+    with pytest.raises(NotFoundError):
+        await notes.update_fields(note.id, {"body": "b"})
+    with pytest.raises(NotFoundError):
+        await notes.update_fields(uuid.uuid4(), {"body": "b", "version": 1})

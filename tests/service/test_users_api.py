@@ -87,6 +87,24 @@ async def test_update_with_the_current_version_changes_the_user(client: httpx.As
     assert (response.json()["last_name"], response.json()["version"]) == ("New", 2)
 
 
+async def test_a_patched_email_follows_the_domain_rule(client: httpx.AsyncClient) -> None:
+    user = await create(client, ALICE)
+
+    response = await client.patch(
+        f"{USERS}{user['id']}", json={"version": 1, "email": "Alice@NEW.test"}
+    )
+
+    assert response.json()["email"] == "alice@new.test"
+    assert response.json()["first_name"] == "Alice"
+
+
+async def test_a_patch_of_a_missing_user_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.patch(f"{USERS}{uuid.uuid4()}", json={"version": 1, "last_name": "X"})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+
+
 async def test_update_with_a_stale_version_is_a_409_and_changes_nothing(
     client: httpx.AsyncClient,
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
@@ -14,7 +14,7 @@ from fastapi_building_blocks.fastapi import (
 )
 
 from ..domain.post import welcome_post
-from ..domain.user import User
+from ..domain.user import User, normalized_email
 from ..infrastructure.repositories import PostRepository, UserRepository
 from .schemas import UserCreate, UserRead, UserUpdate, UserWithWelcomePost
 
@@ -49,11 +49,19 @@ async def search_by_name(q: str, users: Users) -> list[User]:
     return await users.search_by_name(q)
 
 
+def user_changes(_users: UserRepository, changes: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH writes its fields directly: the domain's rules for them apply here."""
+    if changes.get("email") is not None:
+        changes["email"] = normalized_email(changes["email"])
+    return changes
+
+
 router = crud_router(
     prefix=PREFIX,
     repository=repository(UserRepository),
     create=UserCreate,
     update=UserUpdate,
     read=UserRead,
+    to_changes=user_changes,
     tags=["users"],
 )

@@ -9,6 +9,11 @@ from datetime import datetime
 from fastapi_building_blocks import uuid7
 
 
+def normalized_email(email: str) -> str:
+    """A rule of the domain: emails compare case-insensitively, so keep them lower-case."""
+    return email.strip().lower()
+
+
 @dataclass
 class User:
     first_name: str
@@ -23,8 +28,7 @@ class User:
     version: int = 1
 
     def __post_init__(self) -> None:
-        # A rule of the domain: emails compare case-insensitively, so keep them lower-case.
-        self.email = self.email.strip().lower()
+        self.email = normalized_email(self.email)
 
     @property
     def full_name(self) -> str:

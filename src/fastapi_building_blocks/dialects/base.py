@@ -100,6 +100,8 @@ class Dialect:
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
     nulls_sort_first: ClassVar[bool] = True
+    #: UPDATE ... RETURNING (SQL Server: OUTPUT): an update hands back the row it wrote.
+    update_returning: ClassVar[bool] = True
 
     def prepare_url(self, url: URL) -> URL:
         """Complete a URL with the driver and connection options this dialect wants."""

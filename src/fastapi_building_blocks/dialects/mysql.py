@@ -58,6 +58,8 @@ class MySQLDialect(Dialect):
     async_driver = "aiomysql"
     extra = "mysql"
     begins_transactions_itself = True
+    #: MariaDB returns rows from INSERT and DELETE only, MySQL from neither.
+    update_returning = False
 
     def prepare_url(self, url: URL) -> URL:
         url = super().prepare_url(url)

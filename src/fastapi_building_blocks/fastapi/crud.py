@@ -6,16 +6,15 @@
     )
 
 Routes: `GET /` (offset page), `GET /keyset` (cursor page), `GET /{id}`, `POST /`,
-`PATCH /{id}` (a `version` in the body makes it an optimistic update), `DELETE /{id}`.
-Query language: `filter=field:op:value` (repeatable; `in`, `not_in` and `between` take
-comma-separated values), `sort=-created_at,name`.
+`PATCH /{id}` (only the fields sent; a `version` in the body makes it an optimistic
+update), `DELETE /{id}`. Query language: see `filter_language` (`filter=field:op:value`,
+repeatable, with `any(...)` / `all(...)` groups) and `sort=-created_at,name`.
 
 No `from __future__ import annotations` here: route signatures use the caller's types,
 which FastAPI must see as objects, not strings.
 """
 
 import copy
-import dataclasses
 import types
 import uuid
 from collections.abc import Callable
@@ -87,12 +86,6 @@ def _without_nulls(update: type[BaseModel], read: type[BaseModel]) -> type[BaseM
     return create_model(update.__name__, __base__=update, **narrowed)
 
 
-def _changed(entity: Any, changes: dict[str, Any]) -> Any:
-    if dataclasses.is_dataclass(entity) and not isinstance(entity, type):
-        return dataclasses.replace(entity, **changes)
-    return entity.model_copy(update=changes)
-
-
 def crud_router(
     *,
     prefix: str,
@@ -102,9 +95,15 @@ def crud_router(
     read: type[BaseModel],
     key_type: type = uuid.UUID,
     to_entity: Callable[[Any, BaseModel], Any] | None = None,
+    to_changes: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None,
     tags: list[str | Any] | None = None,
 ) -> APIRouter:
-    """Routes for one resource; `repository` is a `Depends` (see `dependencies`)."""
+    """Routes for one resource; `repository` is a `Depends` (see `dependencies`).
+
+    PATCH writes only the fields the body names, in one statement (`update_fields`);
+    `to_changes(repo, changes)` may apply the domain's rules to them first (as
+    `to_entity(repo, body)` builds the entity a POST creates).
+    """
     router = APIRouter(prefix=prefix, tags=tags)
     update = _without_nulls(update, read)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
@@ -159,8 +158,9 @@ def crud_router(
     @router.patch(keyed, response_model=read, responses={**by_key, **writes})
     async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        current = await repo.get_by_id(key)
-        return await repo.update(_changed(current, changes))
+        if to_changes is not None:
+            changes = to_changes(repo, changes)
+        return await repo.update_fields(key, changes)
 
     @router.delete(keyed, status_code=204, response_class=Response, responses={**by_key, **writes})
     async def delete_one(key: key_type, repo: Repo) -> None:  # type: ignore[valid-type]

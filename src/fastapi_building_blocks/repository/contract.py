@@ -290,6 +290,40 @@ class Repository(ABC, Generic[E, K]):
             )
         raise NotFoundError(self.table.name, key)
 
+    @observed("update_fields")
+    async def update_fields(self, key: K, values: Mapping[str, Any]) -> E:
+        """Set some columns of the row with `key`; returns the updated entity.
+
+        One round trip where the backend can return the row it updated (PostgreSQL,
+        SQLite, SQL Server); MySQL/MariaDB read it back in the same transaction. Only the
+        named columns are written, so concurrent partial updates of different columns do
+        not overwrite each other. With a `version` column, a `version` in `values` is the
+        version the caller read (ConcurrencyError when stale); the stored one is
+        incremented either way. Managed columns are the repository's; the key stays.
+        NotFoundError if the row is gone (or soft-deleted).
+        """
+        version = self._managed.version
+        changes = dict(values)
+        expected = changes.pop(version, None) if version is not None else None
+        kept = self._managed.all - ({version} if version else set())
+        changes = self._managed.on_update(self._policy.check_values(changes, kept))
+        coerced = self._coerce_key(key)
+        conditions = self._managed.live_condition()
+        if expected is not None:
+            expected = self._policy.coerce(str(version), expected)
+            conditions += self._managed.version_condition(expected)
+            self._policy.check_row({str(version): expected + 1})
+        self._policy.check_row(changes)
+        row = await self._update_returning(coerced, changes, conditions)
+        if row is not None:
+            return self._row_to_entity(row)
+        if expected is not None and await self._get_row(coerced) is not None:
+            raise ConcurrencyError(
+                f"{self.table.name}: row {key} changed since version {expected}",
+                table=self.table.name,
+            )
+        raise NotFoundError(self.table.name, key)
+
     @observed("update_where")
     async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:
         """Set `values` on every matching row (at least one filter); returns the count."""
@@ -411,6 +445,13 @@ class Repository(ABC, Generic[E, K]):
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> bool:
         """Set `values` on the row with `key` if it meets `conditions`; False if none did."""
+
+    @abstractmethod
+    async def _update_returning(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+    ) -> Mapping[Any, Any] | None:
+        """Set `values` (and version + 1) on the row with `key` if it meets `conditions`;
+        the updated row, or None if no row did."""
 
     @abstractmethod
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int: ...

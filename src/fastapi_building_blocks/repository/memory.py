@@ -336,6 +336,17 @@ class InMemoryRepository(Repository[E, K]):
         self._replace(key, values)
         return True
 
+    async def _update_returning(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+    ) -> Mapping[Any, Any] | None:
+        row = self._rows.get(key)
+        if row is None or not memory_conditions.matches_all(conditions, row):
+            return None
+        changes = dict(values)
+        if (version := self._managed.version) is not None:
+            changes[version] = row[version] + 1
+        return copy.deepcopy(self._replace(key, changes))
+
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
         matching = [row[self._key] for row in self._matching(filters)]
         snapshot = {key: self._rows[key] for key in matching}

@@ -320,6 +320,45 @@ class SQLAlchemyRepository(Repository[E, K]):
             result = await connection.execute(self._statement(shape, build), params)
             return result.rowcount > 0
 
+    async def _update_returning(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+    ) -> Mapping[Any, Any] | None:
+        table, version = self.table, self._managed.version
+        returning = self._dialect.update_returning
+
+        def build() -> Any:
+            changes: dict[str, Any] = {name: bindparam(f"new_{name}") for name in values}
+            if version is not None:
+                changes[version] = table.columns[version] + 1
+            statement = (
+                update(table)
+                .where(
+                    table.columns[self._key] == bindparam("key"),
+                    *sql_conditions.filter_clauses(conditions, prefix="c"),
+                )
+                .values(changes)
+            )
+            return statement.returning(*table.columns) if returning else statement
+
+        shape = ("update_returning", tuple(values), sql_conditions.filter_shape(conditions))
+        params = {f"new_{name}": value for name, value in values.items()}
+        params.update(sql_conditions.filter_params(conditions, prefix="c"), key=key)
+        path = self.session.driver_path
+        if returning:
+            if path is not None and (fast := self._driver_statement(path, shape, build, params)):
+                async with self._connection("write") as connection:
+                    return await path.fetch_one(connection, fast, params)
+            async with self._connection("write") as connection:
+                rows = _dicts(await connection.execute(self._statement(shape, build), params))
+            return rows[0] if rows else None
+        # No UPDATE ... RETURNING (MySQL / MariaDB): read the row back in the same transaction.
+        async with self._connection("transaction") as connection:
+            result = await connection.execute(self._statement(shape, build), params)
+            if result.rowcount == 0:
+                return None
+            rows = _dicts(await connection.execute(self._select_by_key, {"key": key}))
+        return rows[0] if rows else None
+
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
         changes: dict[str, Any] = dict(values)
         if (version := self._managed.version) is not None:
