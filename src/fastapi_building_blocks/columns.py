@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Uuid
-from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from .dialects import dialect_named
 
 #: Constraint names that are the same on every backend, so a unique violation can be
 #: traced back to its columns whatever the database reports.
@@ -61,11 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: SQLAlchemyDialect) -> TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sqlite.DATETIME())  # type: ignore[no-untyped-call]
-        return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(dialect_named(dialect.name).datetime_type())
 
     @staticmethod
     def normalize(value: datetime) -> datetime:
@@ -80,7 +77,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         value = self.normalize(value)
-        if dialect.name in ("mysql", "mariadb", "sqlite"):
+        if dialect_named(dialect.name).stores_naive_utc:
             return value.replace(tzinfo=None)
         return value
 

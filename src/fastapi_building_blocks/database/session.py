@@ -289,10 +289,7 @@ class SQLAlchemySession(DatabaseSession):
 
     @property
     def system_name(self) -> str:
-        # A mysql:// URL may lead to MariaDB: SQLAlchemy knows once it has connected.
-        if getattr(self.engine.dialect, "is_mariadb", False):
-            return "mariadb"
-        return self.dialect.system_name
+        return self.dialect.system_name_of(self.engine.dialect)
 
     @property
     def driver_path(self) -> DriverPath | None:

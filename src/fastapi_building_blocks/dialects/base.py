@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import Table
+from sqlalchemy import DateTime, Table
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.types import TypeEngine
 
 from .driver_path import DriverPath
 
@@ -102,6 +103,18 @@ class Dialect:
     nulls_sort_first: ClassVar[bool] = True
     #: UPDATE ... RETURNING (SQL Server: OUTPUT): an update hands back the row it wrote.
     update_returning: ClassVar[bool] = True
+    #: LIMIT / OFFSET is only valid after an ORDER BY (SQL Server's OFFSET ... FETCH).
+    paging_needs_order: ClassVar[bool] = False
+    #: Datetimes are stored as naive UTC wall time (no time zone type with microseconds).
+    stores_naive_utc: ClassVar[bool] = False
+
+    def datetime_type(self) -> TypeEngine[Any]:
+        """The column type `UTCDateTime` stores its values in on this database."""
+        return DateTime(timezone=True)
+
+    def system_name_of(self, dialect: SQLAlchemyDialect) -> str:
+        """`db.system.name` for a connected engine's dialect (a mysql:// URL may be MariaDB)."""
+        return self.system_name
 
     def prepare_url(self, url: URL) -> URL:
         """Complete a URL with the driver and connection options this dialect wants."""

@@ -73,6 +73,7 @@ class MSSQLDialect(Dialect):
     system_name = "microsoft.sql_server"
     async_driver = "aioodbc"
     extra = "mssql"
+    paging_needs_order = True
 
     def prepare_url(self, url: URL) -> URL:
         url = super().prepare_url(url)

@@ -7,10 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
 from .driver_path import DriverPath, DriverStatement, discard_if_lost, driver_connection
@@ -60,6 +62,13 @@ class MySQLDialect(Dialect):
     begins_transactions_itself = True
     #: MariaDB returns rows from INSERT and DELETE only, MySQL from neither.
     update_returning = False
+    stores_naive_utc = True
+
+    def datetime_type(self) -> TypeEngine[Any]:
+        return mysql.DATETIME(fsp=6)  # microseconds; TIMESTAMP would end in 2038
+
+    def system_name_of(self, dialect: SQLAlchemyDialect) -> str:
+        return "mariadb" if getattr(dialect, "is_mariadb", False) else self.system_name
 
     def prepare_url(self, url: URL) -> URL:
         url = super().prepare_url(url)

@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeEngine
 
 from .base import (
     Conflict,
@@ -43,6 +45,10 @@ class SQLiteDialect(Dialect):
     #: risking a deadlock. Taking the write lock at BEGIN makes concurrent transactions
     #: wait their turn in the busy timeout instead; in WAL mode readers are not blocked.
     begin_statement = "BEGIN IMMEDIATE"
+    stores_naive_utc = True
+
+    def datetime_type(self) -> TypeEngine[Any]:
+        return sqlite.DATETIME()  # type: ignore[no-untyped-call]
 
     def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
         if is_memory_database(url):

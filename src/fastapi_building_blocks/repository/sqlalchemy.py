@@ -129,8 +129,8 @@ class SQLAlchemyRepository(Repository[E, K]):
         path: DriverPath | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """The SELECT for a page of rows and its parameters; for `path` if it can take it."""
-        if limit is not None and not sort:
-            sort = [Sort(self._key)]  # SQL Server's OFFSET/FETCH needs an ORDER BY
+        if limit is not None and not sort and self._dialect.paging_needs_order:
+            sort = [Sort(self._key)]
         nulls = sql_conditions.position_shape(after)
         shape = (
             "select", sql_conditions.filter_shape(filters), tuple(map(str, sort)),
