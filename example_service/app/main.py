@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(users.extra)
     app.include_router(users.router)
+    app.include_router(posts.extra)
     app.include_router(posts.router)
     if settings.telemetry:
         from .telemetry import instrument

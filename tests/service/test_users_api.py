@@ -297,3 +297,19 @@ async def test_readiness_pings_the_database(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.json() == {"status": "ok", "databases": {"default": "ok"}}
+
+
+async def test_a_query_of_the_services_own_counts_posts_per_author(
+    client: httpx.AsyncClient,
+) -> None:
+    alice = await create(client, ALICE)
+    await client.post(f"{USERS}with-welcome-post", json=person(1))
+    await client.post(POSTS, json={"author_id": alice["id"], "title": "draft"})
+    await client.post(POSTS, json={"author_id": alice["id"], "title": "out", "published": True})
+
+    counts = (await client.get(f"{POSTS}counts-by-author")).json()
+    published = (await client.get(f"{POSTS}counts-by-author?published_only=true")).json()
+
+    assert counts[alice["id"]] == 2
+    assert len(counts) == 2
+    assert published[alice["id"]] == 1

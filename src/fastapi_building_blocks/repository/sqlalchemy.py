@@ -13,13 +13,14 @@ from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select
+from sqlalchemy.sql.expression import Executable
 
 from ..database import DatabaseSession, translate_error
 from ..dialects import Conflict
 from ..dialects.driver_path import DriverPath, DriverStatement
 from ..errors import UniqueViolationError
 from . import sql_conditions
-from .contract import E, K, Repository
+from .contract import E, K, Repository, observed
 from .policy import Checked, is_integer_column
 from .query import Sort
 
@@ -81,6 +82,35 @@ class SQLAlchemyRepository(Repository[E, K]):
             else session.transaction()
         )  # fmt: skip
         return _TranslatingConnection(context, self)
+
+    # -- the repository's own queries -------------------------------------------------
+
+    @observed("query")
+    async def query(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> builtins.list[Mapping[str, Any]]:
+        """Rows of a Core statement of the subclass's own, as dicts.
+
+        The same connection handling, error translation and hooks as every built-in
+        operation; on a unit of work it runs in the unit of work's transaction.
+
+            async def totals_by_customer(self) -> list[dict[str, Any]]:
+                statement = select(orders.c.customer_id, func.sum(orders.c.amount))
+                return await self.query(self.live(statement.group_by(orders.c.customer_id)))
+        """
+        async with self._connection() as connection:
+            return _dicts(await connection.execute(statement, params or {}))
+
+    @observed("execute")
+    async def execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
+        """Run one write statement of the subclass's own, atomically; the rows it matched."""
+        async with self._connection("write") as connection:
+            result = await connection.execute(statement, params or {})
+            return int(getattr(result, "rowcount", -1))
+
+    def live(self, statement: Select[Any]) -> Select[Any]:
+        """`statement` restricted to rows that are not soft-deleted (as every read is)."""
+        return statement.where(*sql_conditions.filter_clauses(self._managed.live_condition()))
 
     # -- reads ------------------------------------------------------------------------
 
