@@ -24,6 +24,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import DatabaseSession, SQLAlchemySession, translate_error
+from .database.executor import CORE, Executor
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .operations import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
@@ -100,9 +101,9 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         return self.session.pool_name
 
     @property
-    def driver_path(self) -> None:
-        """Statements in a unit of work share SQLAlchemy's transaction: no driver path."""
-        return None
+    def executor(self) -> Executor:
+        """Statements in a unit of work share SQLAlchemy's transaction: its executor."""
+        return CORE
 
     async def __aenter__(self) -> Self:
         operation = Operation(

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.mssql.aioodbc import MSDialectAsync_aioodbc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fastapi_building_blocks import DatabaseSession, Filter
+from fastapi_building_blocks.database.executor import CoreStatement
 from fastapi_building_blocks.dialects import Conflict, dialect_named
 from tests.schema import SQLThings, things
 
@@ -53,6 +54,8 @@ DIALECT = sql_server_2022()
 
 def sql(statement: Any) -> str:
     """Compiled SQL on one line, each bound parameter shown as `?`."""
+    if isinstance(statement, CoreStatement):  # as the repository prepared it for SQLAlchemy
+        statement = statement.statement
     text = str(statement.compile(dialect=DIALECT))
     return re.sub(r"\s+", " ", re.sub(r":\w+", "?", text)).strip()
 

@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool, PoolResetState, StaticPool
 from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_named
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
+from .executor import CORE, DriverExecutor, Executor
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
@@ -64,12 +65,10 @@ class DatabaseSession(ABC):
         """`db.client.connection.pool.name`: the URL with its password masked."""
 
     @property
-    def driver_path(self) -> DriverPath | None:
-        """Where single statements may skip SQLAlchemy's execute (see `dialects.driver_path`).
-
-        Used with `connection()` and `statement()`: one statement, in autocommit.
-        """
-        return None
+    def executor(self) -> Executor:
+        """How statements run on this session's connections: the one place that decides
+        between the driver and SQLAlchemy (see `database.executor`)."""
+        return CORE
 
     @abstractmethod
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -182,6 +181,9 @@ class SQLAlchemySession(DatabaseSession):
         self._driver_path = (
             self.dialect.driver_path(self.engine.dialect) if use_driver_path else None
         )
+        self._driver_executor = (
+            DriverExecutor(self._driver_path) if self._driver_path is not None else None
+        )
         #: Callers waiting for a pooled connection right now.
         self.pending_requests = 0
         self.connect_timeout = connect_timeout
@@ -292,13 +294,13 @@ class SQLAlchemySession(DatabaseSession):
         return self.dialect.system_name_of(self.engine.dialect)
 
     @property
-    def driver_path(self) -> DriverPath | None:
+    def executor(self) -> Executor:
         # Anything watching SQLAlchemy's statements (the OpenTelemetry instrumentation,
         # echo) would miss those sent straight to the driver: then every statement takes
-        # the normal path. Checked per call, so instrumenting later is honoured.
-        path = self._driver_path
-        if path is None:
-            return None
+        # SQLAlchemy's path. Checked per call, so instrumenting later is honoured.
+        executor = self._driver_executor
+        if executor is None:
+            return CORE
         dispatch = self.engine.sync_engine.dispatch
         if (
             self.engine.echo
@@ -307,8 +309,13 @@ class SQLAlchemySession(DatabaseSession):
             or dispatch.before_execute
             or dispatch.after_execute
         ):
-            return None
-        return path
+            return CORE
+        return executor
+
+    @property
+    def driver_path(self) -> DriverPath | None:
+        """The driver path statements take now, if any (see `executor`)."""
+        return self._driver_path if self.executor is not CORE else None
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -10,14 +10,13 @@ from types import TracebackType
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select
 from sqlalchemy.sql.expression import Executable
 
 from ..database import DatabaseSession, translate_error
+from ..database.executor import Executor, Prepared, dicts
 from ..dialects import Conflict
-from ..dialects.driver_path import DriverPath, DriverStatement
 from ..errors import UniqueViolationError
 from . import sql_conditions
 from .contract import E, K, Repository, observed
@@ -99,7 +98,7 @@ class SQLAlchemyRepository(Repository[E, K]):
                 return await self.query(self.live(statement.group_by(orders.c.customer_id)))
         """
         async with self._connection() as connection:
-            return _dicts(await connection.execute(statement, params or {}))
+            return dicts(await connection.execute(statement, params or {}))
 
     @observed("execute")
     async def execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
@@ -114,40 +113,31 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     # -- reads ------------------------------------------------------------------------
 
-    async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
-        path = self.session.driver_path
-        if path is not None and (
-            fast := self._driver_statement(path, "get", lambda: self._select_by_key, ("key",))
-        ):
-            async with self._connection() as connection:
-                return await path.fetch_one(connection, fast, {"key": key})
-        async with self._connection() as connection:
-            rows = _dicts(await connection.execute(self._select_by_key, {"key": key}))
-        return rows[0] if rows else None
+    def _prepared(
+        self,
+        shape: Hashable,
+        build: Callable[[Executor], Any],
+        supplied: Collection[str],
+    ) -> Prepared:
+        """The statement for `shape`, built and prepared by the session's executor once.
 
-    def _statement(self, shape: Hashable, build: Callable[[], Any]) -> Any:
-        """The statement for `shape` on this repository's dialect, built on first use."""
+        The executor is the session's choice (driver or SQLAlchemy); `build` may ask it
+        how to write the statement (bound or literal LIMIT).
+        """
+        executor = self.session.executor
         statements = self._statements
-        shape = (self._dialect.name, shape)  # ORDER BY differs between dialects
-        statement = statements.get(shape)
-        if statement is None:
+        key = (self._dialect.name, executor.key, shape)  # ORDER BY differs between dialects
+        prepared: Prepared | None = statements.get(key)
+        if prepared is None:
             if len(statements) >= MAX_CACHED_SHAPES:
                 statements.clear()  # callers are inventing shapes: stay bounded
-            statement = statements[shape] = build()
-        return statement
+            prepared = statements[key] = executor.prepare(build(executor), supplied)
+        return prepared
 
-    def _driver_statement(
-        self,
-        path: DriverPath,
-        shape: Hashable,
-        build: Callable[[], Any],
-        supplied: Collection[str],
-    ) -> DriverStatement | None:
-        """The statement for `shape` compiled for the driver path; None if it cannot take it."""
-        statement: DriverStatement = self._statement(
-            ("driver", shape), lambda: path.compile(build(), supplied)
-        )
-        return statement if statement.complete else None
+    async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
+        prepared = self._prepared("get", lambda _: self._select_by_key, ("key",))
+        async with self._connection() as connection:
+            return await prepared.row(connection, {"key": key})
 
     def _select(
         self,
@@ -156,9 +146,8 @@ class SQLAlchemyRepository(Repository[E, K]):
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
-        path: DriverPath | None = None,
-    ) -> tuple[Any, dict[str, Any]]:
-        """The SELECT for a page of rows and its parameters; for `path` if it can take it."""
+    ) -> tuple[Prepared, dict[str, Any]]:
+        """The SELECT for a page of rows, and its parameters."""
         if limit is not None and not sort and self._dialect.paging_needs_order:
             sort = [Sort(self._key)]
         nulls = sql_conditions.position_shape(after)
@@ -167,10 +156,9 @@ class SQLAlchemyRepository(Repository[E, K]):
             nulls, limit is not None, offset > 0,
         )  # fmt: skip
 
-        def build() -> Select[Any]:
-            # SQLAlchemy renders LIMIT / OFFSET as literals (SQL Server and MySQL want it);
-            # the driver path binds them, so one prepared statement serves every page.
-            literal = path is None
+        def build(executor: Executor) -> Select[Any]:
+            # A bound LIMIT / OFFSET lets one prepared statement serve every page.
+            literal = not executor.binds_limits
             statement = select(self.table).where(*sql_conditions.filter_clauses(filters))
             if nulls is not None:
                 statement = statement.where(
@@ -197,24 +185,16 @@ class SQLAlchemyRepository(Repository[E, K]):
             params["limit"] = limit
         if offset > 0:
             params["offset"] = offset
-        if path is not None:
-            fast = self._driver_statement(path, shape, build, params)
-            if fast is not None:
-                return fast, params
-        return self._statement(shape, build), params
+        return self._prepared(shape, build, params), params
 
-    def _count_statement(
-        self, filters: Sequence[Checked], path: DriverPath | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        def build() -> Select[Any]:
+    def _count_statement(self, filters: Sequence[Checked]) -> tuple[Prepared, dict[str, Any]]:
+        def build(_: Executor) -> Select[Any]:
             statement = select(func.count()).select_from(self.table)
             return statement.where(*sql_conditions.filter_clauses(filters))
 
-        shape = ("count", sql_conditions.filter_shape(filters))
         params = sql_conditions.filter_params(filters)
-        if path is not None and (fast := self._driver_statement(path, shape, build, params)):
-            return fast, params
-        return self._statement(shape, build), params
+        shape = ("count", sql_conditions.filter_shape(filters))
+        return self._prepared(shape, build, params), params
 
     async def _fetch_rows(
         self,
@@ -224,38 +204,24 @@ class SQLAlchemyRepository(Repository[E, K]):
         offset: int,
         after: Sequence[Any] | None,
     ) -> builtins.list[Mapping[Any, Any]]:
-        path = self.session.driver_path
-        statement, params = self._select(filters, sort, limit, offset, after, path)
+        prepared, params = self._select(filters, sort, limit, offset, after)
         async with self._connection() as connection:
-            return await self._rows(connection, path, statement, params)
+            return await prepared.rows(connection, params)
 
     async def _count_and_fetch(
         self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
     ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
-        path = self.session.driver_path
-        page, page_params = self._select(filters, sort, limit, offset, None, path)
-        count, count_params = self._count_statement(filters, path)
+        page, page_params = self._select(filters, sort, limit, offset, None)
+        count, count_params = self._count_statement(filters)
         async with self._connection() as connection:
-            total = (await self._rows(connection, path, count, count_params))[0]
-            rows = await self._rows(connection, path, page, page_params)
-            return int(next(iter(total.values()))), rows
+            total = await count.row(connection, count_params)
+            rows = await page.rows(connection, page_params)
+        return _first_value(total), rows
 
     async def _count(self, filters: Sequence[Checked]) -> int:
-        path = self.session.driver_path
-        statement, params = self._count_statement(filters, path)
+        count, params = self._count_statement(filters)
         async with self._connection() as connection:
-            total = (await self._rows(connection, path, statement, params))[0]
-            return int(next(iter(total.values())))
-
-    @staticmethod
-    async def _rows(
-        connection: AsyncConnection, path: DriverPath | None, statement: Any, params: Any
-    ) -> builtins.list[Mapping[Any, Any]]:
-        """The rows of a SELECT built by `_select` or `_count_statement`, by either path."""
-        if isinstance(statement, DriverStatement):
-            assert path is not None  # a DriverStatement only ever comes with its path
-            return list(await path.fetch_all(connection, statement, params))
-        return _dicts(await connection.execute(statement, params))
+            return _first_value(await count.row(connection, params))
 
     # -- writes -----------------------------------------------------------------------
 
@@ -266,100 +232,68 @@ class SQLAlchemyRepository(Repository[E, K]):
                 del values[name]
         return values
 
-    async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
-        values = self._without_defaulted_nones(values)
-        missing = [name for name in self._mapped_fields if name not in values]
-        path = self.session.driver_path
-        if path is not None and (fast := self._driver_insert(path, tuple(values), missing)):
-            async with self._connection("write") as connection:
-                if missing:  # generated by the database: RETURNING brings them back
-                    values.update(await path.fetch_one(connection, fast, values) or {})
-                else:
-                    await path.execute(connection, fast, values)
-            return values
-        statement = self._insert.return_defaults() if missing else self._insert
-        async with self._connection("write") as connection:
-            result = await connection.execute(statement, values)
-        if missing:
-            generated = result.returned_defaults
-            defaults = generated._mapping if generated is not None else {}
-            key = result.inserted_primary_key
-            values[self._key] = key[0] if key is not None else None
-            for name in missing:
-                values.setdefault(name, defaults.get(name))
-        return values
-
-    def _driver_insert(
-        self, path: DriverPath, given: tuple[str, ...], missing: builtins.list[str]
-    ) -> DriverStatement | None:
-        if missing and not path.dialect.insert_returning:
-            return None  # MySQL: only SQLAlchemy's execute knows the generated key
-
-        def build() -> Any:
+    def _inserting(self, given: tuple[str, ...], returned: tuple[str, ...] = ()) -> Prepared:
+        def build(_: Executor) -> Any:
             statement = insert(self.table).values({name: bindparam(name) for name in given})
-            if missing:
-                return statement.returning(*(self.table.columns[name] for name in missing))
+            if returned:
+                return statement.returning(*(self.table.columns[name] for name in returned))
             return statement
 
-        return self._driver_statement(path, ("insert", given, tuple(missing)), build, given)
+        return self._prepared(("insert", given, returned), build, given)
+
+    async def _insert_one(self, values: dict[str, Any]) -> Mapping[Any, Any]:
+        values = self._without_defaulted_nones(values)
+        missing = tuple(name for name in self._mapped_fields if name not in values)
+        if missing and not self.session.executor.returns_generated:
+            return await self._insert_with_defaults(values, missing)
+        prepared = self._inserting(tuple(values), missing)
+        async with self._connection("write") as connection:
+            if missing:  # generated by the database: RETURNING brings them back
+                values.update(await prepared.row(connection, values) or {})
+            else:
+                await prepared.write(connection, values)
+        return values
+
+    async def _insert_with_defaults(
+        self, values: dict[str, Any], missing: tuple[str, ...]
+    ) -> Mapping[Any, Any]:
+        """Generated values through SQLAlchemy's `return_defaults`: the one way that also
+        knows MySQL's (its generated key comes from the driver's lastrowid)."""
+        async with self._connection("write") as connection:
+            result = await connection.execute(self._insert.return_defaults(), values)
+        generated = result.returned_defaults
+        defaults = generated._mapping if generated is not None else {}
+        key = result.inserted_primary_key
+        values[self._key] = key[0] if key is not None else None
+        for name in missing:
+            values.setdefault(name, defaults.get(name))
+        return values
 
     async def _insert_many(self, rows: builtins.list[dict[str, Any]], batch_size: int) -> int:
         rows = [self._without_defaulted_nones(row) for row in rows]
         async with self._connection("transaction") as connection:
             if await self._dialect.bulk_insert(connection, self.table, rows):
                 return len(rows)
-            path = self.session.driver_path
             for start in range(0, len(rows), batch_size):
                 for batch in _same_columns(rows[start : start + batch_size]):
-                    if not await self._insert_through_driver(path, connection, batch):
-                        await connection.execute(self._insert, batch)
+                    await self._inserting(tuple(batch[0])).write_many(connection, batch)
         return len(rows)
 
-    async def _insert_through_driver(
-        self,
-        path: DriverPath | None,
-        connection: AsyncConnection,
-        rows: builtins.list[dict[str, Any]],
-    ) -> bool:
-        """One executemany straight to the driver, where it has a path that can take it."""
-        if path is None or (statement := self._driver_insert(path, tuple(rows[0]), [])) is None:
-            return False
-        return await path.execute_many(connection, statement, rows)
+    def _updating(
+        self, values: Mapping[str, Any], conditions: Sequence[Checked], returning: bool = False
+    ) -> tuple[Prepared, dict[str, Any]]:
+        """UPDATE of the row `:key` meeting `conditions`, setting `values`.
 
-    async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
-    ) -> bool:
-        def build() -> Any:
-            return (
-                update(self.table)
-                .where(
-                    self.table.columns[self._key] == bindparam("key"),
-                    *sql_conditions.filter_clauses(conditions, prefix="c"),
-                )
-                .values({name: bindparam(f"new_{name}") for name in values})
-            )
-
-        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions))
-        params = {f"new_{name}": value for name, value in values.items()}
-        params.update(sql_conditions.filter_params(conditions, prefix="c"), key=key)
-        path = self.session.driver_path
-        if path is not None and (fast := self._driver_statement(path, shape, build, params)):
-            async with self._connection("write") as connection:
-                return await path.execute(connection, fast, params) > 0
-        async with self._connection("write") as connection:
-            result = await connection.execute(self._statement(shape, build), params)
-            return result.rowcount > 0
-
-    async def _update_returning(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
-    ) -> Mapping[Any, Any] | None:
+        With `returning` (used by update_fields) the version, if any and not in `values`,
+        is incremented in SQL and the row comes back.
+        """
         table, version = self.table, self._managed.version
-        returning = self._dialect.update_returning
+        bumps = returning and version is not None and version not in values
 
-        def build() -> Any:
+        def build(_: Executor) -> Any:
             changes: dict[str, Any] = {name: bindparam(f"new_{name}") for name in values}
-            if version is not None:
-                changes[version] = table.columns[version] + 1
+            if bumps:
+                changes[str(version)] = table.columns[str(version)] + 1
             statement = (
                 update(table)
                 .where(
@@ -368,57 +302,72 @@ class SQLAlchemyRepository(Repository[E, K]):
                 )
                 .values(changes)
             )
-            return statement.returning(*table.columns) if returning else statement
+            if returning and self._dialect.update_returning:
+                return statement.returning(*table.columns)
+            return statement
 
-        shape = ("update_returning", tuple(values), sql_conditions.filter_shape(conditions))
+        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions), returning)
         params = {f"new_{name}": value for name, value in values.items()}
-        params.update(sql_conditions.filter_params(conditions, prefix="c"), key=key)
-        path = self.session.driver_path
-        if returning:
-            if path is not None and (fast := self._driver_statement(path, shape, build, params)):
-                async with self._connection("write") as connection:
-                    return await path.fetch_one(connection, fast, params)
+        params.update(sql_conditions.filter_params(conditions, prefix="c"))
+        return self._prepared(shape, build, [*params, "key"]), params
+
+    async def _update_key(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+    ) -> bool:
+        prepared, params = self._updating(values, conditions)
+        async with self._connection("write") as connection:
+            return await prepared.write(connection, {**params, "key": key}) > 0
+
+    async def _update_returning(
+        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+    ) -> Mapping[Any, Any] | None:
+        prepared, params = self._updating(values, conditions, returning=True)
+        params["key"] = key
+        if self._dialect.update_returning:
             async with self._connection("write") as connection:
-                rows = _dicts(await connection.execute(self._statement(shape, build), params))
-            return rows[0] if rows else None
+                return await prepared.row(connection, params)
         # No UPDATE ... RETURNING (MySQL / MariaDB): read the row back in the same transaction.
+        reading = self._prepared("get", lambda _: self._select_by_key, ("key",))
         async with self._connection("transaction") as connection:
-            result = await connection.execute(self._statement(shape, build), params)
-            if result.rowcount == 0:
+            if await prepared.write(connection, params) == 0:
                 return None
-            rows = _dicts(await connection.execute(self._select_by_key, {"key": key}))
-        return rows[0] if rows else None
+            return await reading.row(connection, {"key": key})
 
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
-        changes: dict[str, Any] = dict(values)
-        if (version := self._managed.version) is not None:
-            changes[version] = self.table.columns[version] + 1
-        statement = (
-            update(self.table).where(*sql_conditions.filter_clauses(filters)).values(changes)
-        )
+        table, version = self.table, self._managed.version
+
+        def build(_: Executor) -> Any:
+            changes: dict[str, Any] = {name: bindparam(f"new_{name}") for name in values}
+            if version is not None:
+                changes[version] = table.columns[version] + 1
+            return update(table).where(*sql_conditions.filter_clauses(filters)).values(changes)
+
+        params = sql_conditions.filter_params(filters)
+        params.update({f"new_{name}": value for name, value in values.items()})
+        shape = ("update_where", tuple(values), sql_conditions.filter_shape(filters))
+        prepared = self._prepared(shape, build, params)
         async with self._connection("write") as connection:
-            result = await connection.execute(statement, sql_conditions.filter_params(filters))
-            return result.rowcount
+            return await prepared.write(connection, params)
 
     async def _delete_key(self, key: Any) -> bool:
-        path = self.session.driver_path
-        if path is not None and (
-            fast := self._driver_statement(path, "delete", lambda: self._delete_by_key, ("key",))
-        ):
-            async with self._connection("write") as connection:
-                return await path.execute(connection, fast, {"key": key}) > 0
+        prepared = self._prepared("delete", lambda _: self._delete_by_key, ("key",))
         async with self._connection("write") as connection:
-            return (await connection.execute(self._delete_by_key, {"key": key})).rowcount > 0
+            return await prepared.write(connection, {"key": key}) > 0
 
     async def _delete_where(self, filters: Sequence[Checked]) -> int:
-        statement = delete(self.table).where(*sql_conditions.filter_clauses(filters))
+        def build(_: Executor) -> Any:
+            return delete(self.table).where(*sql_conditions.filter_clauses(filters))
+
+        params = sql_conditions.filter_params(filters)
+        shape = ("delete_where", sql_conditions.filter_shape(filters))
+        prepared = self._prepared(shape, build, params)
         async with self._connection("write") as connection:
-            result = await connection.execute(statement, sql_conditions.filter_params(filters))
-            return result.rowcount
+            return await prepared.write(connection, params)
 
     async def _upsert(
         self, values: dict[str, Any], conflict_columns: tuple[str, ...], updates: builtins.list[str]
     ) -> Mapping[Any, Any]:
+        # Built per call: each dialect spells its upsert with the values in it.
         conflict = Conflict(conflict_columns, updates, self._managed.version)
         statement = self._dialect.upsert(self.table, values, conflict)
         lookup = select(self.table).where(
@@ -438,10 +387,9 @@ class SQLAlchemyRepository(Repository[E, K]):
             return row._mapping
 
 
-def _dicts(result: Result[Any]) -> builtins.list[Mapping[Any, Any]]:
-    """Rows as plain dicts: building entities from them costs a quarter of `row._mapping`."""
-    keys = builtins.list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+def _first_value(row: Mapping[Any, Any] | None) -> int:
+    assert row is not None  # a COUNT always returns its row
+    return int(next(iter(row.values())))
 
 
 def _same_columns(rows: builtins.list[dict[str, Any]]) -> Iterator[builtins.list[dict[str, Any]]]:
