@@ -24,7 +24,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import DatabaseSession, SQLAlchemySession, translate_error
-from .database.executor import CORE, Executor
+from .database.executor import Executor
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .operations import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
@@ -102,8 +102,8 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
 
     @property
     def executor(self) -> Executor:
-        """Statements in a unit of work share SQLAlchemy's transaction: its executor."""
-        return CORE
+        """The session's choice, run inside this unit of work's transaction."""
+        return self.session.executor_in_transaction
 
     async def __aenter__(self) -> Self:
         operation = Operation(

@@ -20,12 +20,13 @@ from fastapi_building_blocks import (
     Filter,
     SQLAlchemyRepository,
     SQLAlchemySession,
+    UnitOfWork,
     uuid7,
 )
 from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
 from tests.contract.conftest import make_thing
 from tests.database.test_session import LOST_CONNECTION, kill_idle_pooled_connection
-from tests.schema import Parent, SQLParents, SQLThings, schema
+from tests.schema import Parent, SQLParents, SQLThings, key_of, schema
 
 
 @pytest.fixture(params=["postgresql", "sqlite", "mariadb"])
@@ -226,3 +227,34 @@ async def test_an_in_list_is_rendered_by_sqlalchemy_so_it_takes_the_normal_path(
 
     assert sorted(thing.score for thing in found) == [1, 3]
     assert len(sqlalchemy_executions) == 1
+
+
+async def test_a_unit_of_work_takes_the_driver_path_inside_its_transaction(
+    session: SQLAlchemySession, sqlalchemy_executions: list[Any]
+) -> None:
+    parents = SQLParents(session)
+    kept = await parents.create(Parent(label="committed before"))
+
+    async with UnitOfWork(session) as uow:
+        in_work = SQLParents(uow)
+        await in_work.create(Parent(label="rolled back"))
+        assert await in_work.count() == 2  # its own write, seen inside the transaction
+        current = await in_work.get_by_id(key_of(kept))
+        await in_work.update(current.model_copy(update={"label": "changed"}))
+        # no commit: everything above is undone
+
+    assert sqlalchemy_executions == []  # every statement went to the driver
+    assert [parent.label for parent in await parents.list()] == ["committed before"]
+
+
+async def test_a_unit_of_work_begins_again_on_the_driver_path_after_a_commit(
+    session: SQLAlchemySession,
+) -> None:
+    async with UnitOfWork(session) as uow:
+        in_work = SQLParents(uow)
+        await in_work.create(Parent(label="first, committed"))
+        await uow.commit()
+        await in_work.create(Parent(label="second, rolled back"))
+
+    labels = [parent.label for parent in await SQLParents(session).list()]
+    assert labels == ["first, committed"]

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
+from ..dialects import Dialect
 from ..dialects.driver_path import DriverPath, DriverStatement
 
 Row = Mapping[Any, Any]
@@ -132,6 +133,64 @@ class DriverExecutor(Executor):
         core = CoreStatement(statement)
         compiled = self._path.compile(statement, supplied)
         return DriverPrepared(compiled, self._path, core) if compiled.complete else core
+
+
+class InTransaction(Prepared):
+    """A driver statement run inside its connection's SQLAlchemy transaction.
+
+    SQLAlchemy begins transactions lazily, on its own next statement; a statement sent to
+    the driver directly would run outside. So the transaction is begun first: SQLAlchemy's
+    (which sends BEGIN where the engine does) and the driver's (asyncpg's, see
+    `Dialect.begin_on_driver`).
+    """
+
+    __slots__ = ("_begin", "_inner")
+
+    def __init__(
+        self, inner: Prepared, begin: Callable[[AsyncConnection], Awaitable[None]]
+    ) -> None:
+        self._inner, self._begin = inner, begin
+
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
+        await self._begin(connection)
+        return await self._inner.rows(connection, params)
+
+    async def row(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
+        await self._begin(connection)
+        return await self._inner.row(connection, params)
+
+    async def write(self, connection: AsyncConnection, params: Mapping[str, Any]) -> int:
+        await self._begin(connection)
+        return await self._inner.write(connection, params)
+
+    async def write_many(self, connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        await self._begin(connection)
+        await self._inner.write_many(connection, rows)
+
+
+class TransactionalExecutor(Executor):
+    """The driver path inside a unit of work's transaction, on its one connection."""
+
+    key = "driver-in-transaction"
+    binds_limits = True
+
+    def __init__(self, driver: DriverExecutor, dialect: Dialect) -> None:
+        self._driver, self._dialect = driver, dialect
+
+    @property
+    def returns_generated(self) -> bool:
+        return self._driver.returns_generated
+
+    def prepare(self, statement: ClauseElement, supplied: Collection[str]) -> Prepared:
+        prepared = self._driver.prepare(statement, supplied)
+        if isinstance(prepared, DriverPrepared):
+            return InTransaction(prepared, self._begin)
+        return prepared  # SQLAlchemy's execute begins the transaction itself
+
+    async def _begin(self, connection: AsyncConnection) -> None:
+        if not connection.in_transaction():
+            await connection.begin()  # the engine sends BEGIN where it does (SQLite, MySQL)
+        await self._dialect.begin_on_driver(connection)
 
 
 #: The one SQLAlchemy executor: it holds no state.

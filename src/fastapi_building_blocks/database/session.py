@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool, PoolResetState, StaticPool
 from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_named
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
-from .executor import CORE, DriverExecutor, Executor
+from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
@@ -184,6 +184,11 @@ class SQLAlchemySession(DatabaseSession):
         self._driver_executor = (
             DriverExecutor(self._driver_path) if self._driver_path is not None else None
         )
+        self._transaction_executor = (
+            TransactionalExecutor(self._driver_executor, self.dialect)
+            if self._driver_executor is not None
+            else None
+        )
         #: Callers waiting for a pooled connection right now.
         self.pending_requests = 0
         self.connect_timeout = connect_timeout
@@ -311,6 +316,13 @@ class SQLAlchemySession(DatabaseSession):
         ):
             return CORE
         return executor
+
+    @property
+    def executor_in_transaction(self) -> Executor:
+        """`executor`, for statements inside a unit of work's transaction."""
+        if self.executor is CORE or self._transaction_executor is None:
+            return CORE
+        return self._transaction_executor
 
     @property
     def driver_path(self) -> DriverPath | None:

@@ -169,6 +169,12 @@ class Dialect:
         """
         return False
 
+    async def begin_on_driver(self, connection: AsyncConnection) -> None:
+        """Make the driver's own connection be inside the SQLAlchemy transaction begun on it.
+
+        Where the engine sends BEGIN itself (SQLite, MySQL) it already is.
+        """
+
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
         """Hot statements straight through the driver, where that is much faster (PostgreSQL)."""
         return None

@@ -107,12 +107,22 @@ class PostgreSQLDialect(Dialect):
         ]
         records = positional_rows(rows, processors)
         raw: Any = (await connection.get_raw_connection()).driver_connection
-        if connection.in_transaction() and not raw.is_in_transaction():
-            await connection.exec_driver_sql("SELECT 1")  # SQLAlchemy sends BEGIN lazily
+        await self.begin_on_driver(connection)
         await raw.copy_records_to_table(
             table.name, records=records, columns=names, schema_name=table.schema
         )
         return True
+
+    async def begin_on_driver(self, connection: AsyncConnection) -> None:
+        # SQLAlchemy's asyncpg adapter starts the driver's transaction on its own first
+        # statement; the driver path (and COPY) must not run before it. Starting it here
+        # sends the same BEGIN, no extra round trip. `_start_transaction` is the adapter's
+        # own method for it (SQLAlchemy 2.x); tests/database/test_driver_path.py holds it.
+        if not connection.in_transaction():
+            return
+        adapter: Any = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        if adapter._transaction is None:
+            await adapter._start_transaction()
 
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
         return AsyncpgPath(dialect)
