@@ -41,9 +41,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests example_service bench
 	$(BIN)/ruff format src tests example_service bench
 
-# Schemathesis with every check, ten times the suite's cases and a fresh seed per backend.
+# Schemathesis with every check, about 10,000 cases per backend and a fresh seed.
 fuzz: $(STAMP) servers
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} FUZZ_SEED= $(BIN)/pytest -q tests/fuzz
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-750} FUZZ_SEED= $(BIN)/pytest -q tests/fuzz
 
 bench: $(STAMP) servers
 	$(BIN)/python -m bench

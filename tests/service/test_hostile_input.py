@@ -87,6 +87,9 @@ HOSTILE: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("a body that is not JSON", "POST", USERS,
      {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 422, ""),
     ("an id that is not a key", "GET", f"{USERS}not-a-uuid", {}, 404, ""),
+    ("a newline for an id", "DELETE", f"{USERS}%0A", {}, 404, ""),
+    ("the last version there is", "PATCH", "{alice}", {"json": {"version": 2**31 - 1}}, 422,
+     "version"),
 ]  # fmt: skip
 
 

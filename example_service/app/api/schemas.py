@@ -13,8 +13,9 @@ _WORD = r"[^@\x00\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u2
 EMAIL = rf"^{_WORD}@{_WORD}\.{_WORD}$"
 #: Text every supported database can store: PostgreSQL refuses NUL characters.
 TEXT = r"^[^\x00]*$"
-#: The `version` column is an INTEGER: 2^31 - 1 on PostgreSQL, MySQL and SQL Server.
-MAX_VERSION = 2**31 - 1
+#: The `version` column is an INTEGER (at most 2^31 - 1 on PostgreSQL, MySQL and SQL
+#: Server), and an update stores the version sent plus one.
+MAX_VERSION = 2**31 - 2
 
 
 class Body(BaseModel):

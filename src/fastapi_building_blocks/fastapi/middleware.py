@@ -7,6 +7,7 @@ Pure ASGI classes (not `BaseHTTPMiddleware`): they add no task or stream per req
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,26 @@ class UnexpectedErrorMiddleware:
                 raise
             response = problem(500, "Internal Server Error", "The request could not be completed.")
             await response(scope, receive, send)
+
+
+class ControlCharacterPathMiddleware:
+    """A path with a control character (a newline, NUL) names no resource: 404.
+
+    Starlette matches routes with `$`, which also matches before a trailing newline, so
+    `/users/%0A` would otherwise reach the `/users/` routes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope.get("path", "")):
+            await problem(404, "Not Found", "Not Found")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BodySizeLimitMiddleware:

@@ -35,7 +35,12 @@ from ..errors import (
     RepositoryError,
     StatementTimeoutError,
 )
-from .middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, UnexpectedErrorMiddleware
+from .middleware import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodySizeLimitMiddleware,
+    ControlCharacterPathMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from .problem_body import PROBLEM_JSON, problem, reason
 
 logger = logging.getLogger("fastapi_building_blocks.fastapi")
@@ -193,5 +198,6 @@ def install_problem_handlers(app: FastAPI, *, max_body_bytes: int | None = None)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(ControlCharacterPathMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
     app.openapi = _declare_problems(app)  # type: ignore[method-assign]
