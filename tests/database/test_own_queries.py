@@ -7,9 +7,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
-from fastapi_building_blocks import SQLAlchemySession, UniqueViolationError, UnitOfWork
+from fastapi_building_blocks import (
+    RepositoryError,
+    SQLAlchemySession,
+    UniqueViolationError,
+    UnitOfWork,
+)
+from fastapi_building_blocks.database.translate import redacted
 from fastapi_building_blocks.observability import Observation, Operation, add_hook, remove_hook
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
@@ -73,3 +79,23 @@ async def test_an_own_query_is_seen_by_the_hooks_and_joins_a_unit_of_work(
     assert [row["title"] for row in inside] == ["uncommitted"]
     assert "query notes" in seen
     assert await repository.count() == 0  # rolled back with its unit of work
+
+
+async def test_an_error_the_translator_does_not_know_is_logged_with_the_drivers_words(
+    repository: SQLNotes, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = select(text("1")).select_from(text("no_such_table"))
+
+    with pytest.raises(RepositoryError) as raised:
+        await repository.query(missing)
+
+    assert type(raised.value) is RepositoryError  # a 500: the service's bug, not the caller's
+    logged = caplog.text.lower()
+    assert "no_such_table" in logged
+    assert "doesn't exist" in logged or "does not exist" in logged or "no such table" in logged
+
+
+def test_quoted_values_are_withheld_from_logged_driver_messages() -> None:
+    message = 'invalid input syntax for type uuid: "secret-value"\nDETAIL: more'
+
+    assert redacted(message) == "invalid input syntax for type uuid: <…>"

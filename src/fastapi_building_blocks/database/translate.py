@@ -31,8 +31,10 @@ _CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionError)
 #: Raised while a value is converted for the driver (a bind processor, the driver's own
 #: encoder): the value, not the database, is at fault.
 _VALUE_ERRORS = (ValueError, OverflowError, UnicodeError, TypeError)
-#: Quoted text and `(...)=(...)` key details in driver messages may hold row values.
-_LITERALS = re.compile(r"""("[^"]*"|'[^']*'|\([^)]*\)=\([^)]*\))""")
+#: Where driver messages quote a row's value (names of tables and columns are quoted
+#: elsewhere and stay): after ": " (`for type uuid: "x"`), "entry " (MySQL's duplicate
+#: entry), "=", and PostgreSQL's `Key (email)=(x)` details.
+_LITERALS = re.compile(r"""(?:(?<=: )|(?<=entry )|(?<==))("[^"]*"|'[^']*')|\([^)]*\)=\([^)]*\)""")
 
 
 def translate_error(
@@ -87,7 +89,7 @@ def translate_error(
 
 
 def redacted(message: str) -> str:
-    """A driver message fit for a log line: quoted text (which may be a value) withheld."""
+    """A driver message fit for a log line: the values it quotes withheld, names kept."""
     first_line = message.strip().splitlines()[0] if message.strip() else ""
     return _LITERALS.sub("<…>", first_line)[:300]
 
