@@ -27,7 +27,13 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from sqlalchemy import Table
 
-from ..errors import ConcurrencyError, InvalidFilterError, MultipleResultsFoundError, NotFoundError
+from ..errors import (
+    ConcurrencyError,
+    InvalidFilterError,
+    MultipleResultsFoundError,
+    NotFoundError,
+    RepositoryError,
+)
 from ..operations import any_active, observing, shared_operation
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
@@ -260,8 +266,7 @@ class Repository(ABC, Generic[E, K]):
         """Insert many entities, one round trip per batch, all or nothing; returns how many."""
         now = datetime.now(UTC)
         rows = [self._managed.on_create(self._entity_to_dict(entity), now) for entity in entities]
-        for row in rows:
-            self._policy.check_row(row)
+        self._policy.check_rows(rows)
         return await self._insert_many(rows, batch_size) if rows else 0
 
     @observed("update")
@@ -283,12 +288,8 @@ class Repository(ABC, Generic[E, K]):
         self._policy.check_row(values)
         if await self._update_key(key, values, conditions):
             return self._row_to_entity({**original, **values})
-        if version is not None and await self._get_row(key) is not None:
-            raise ConcurrencyError(
-                f"{self.table.name}: row {key} changed since version {values[version] - 1}",
-                table=self.table.name,
-            )
-        raise NotFoundError(self.table.name, key)
+        expected = values[version] - 1 if version is not None else None
+        raise await self._why_not_updated(key, expected)
 
     @observed("update_fields")
     async def update_fields(self, key: K, values: Mapping[str, Any]) -> E:
@@ -317,12 +318,16 @@ class Repository(ABC, Generic[E, K]):
         row = await self._update_returning(coerced, changes, conditions)
         if row is not None:
             return self._row_to_entity(row)
-        if expected is not None and await self._get_row(coerced) is not None:
-            raise ConcurrencyError(
+        raise await self._why_not_updated(coerced, expected)
+
+    async def _why_not_updated(self, key: Any, expected: Any) -> RepositoryError:
+        """An update by key matched no row: a stale version if the row is there, else gone."""
+        if expected is not None and await self._get_row(key) is not None:
+            return ConcurrencyError(
                 f"{self.table.name}: row {key} changed since version {expected}",
                 table=self.table.name,
             )
-        raise NotFoundError(self.table.name, key)
+        return NotFoundError(self.table.name, key)
 
     @observed("update_where")
     async def update_where(self, filters: Filters, values: Mapping[str, Any]) -> int:

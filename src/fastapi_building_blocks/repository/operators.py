@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any, ClassVar, Protocol
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Column, bindparam
 from sqlalchemy.sql.elements import ColumnElement
 
-from .values import text_problem
+from .values import python_type_of, text_problem, type_adapter
 
 #: A list for `in` / `not_in` longer than this is refused: it would be a huge statement.
 MAX_IN_VALUES = 1_000
@@ -97,7 +97,7 @@ class Pattern(Operator):
         self._literal = literal
 
     def check(self, policy: ValuePolicy, field: str, column: Column[Any], value: Any) -> Any:
-        if _python_type(column) is not str:
+        if python_type_of(column) is not str:
             raise policy.invalid(f"{self.name} works on text fields, not {field!r}", field)
         if not isinstance(value, str):
             raise policy.invalid(f"{field!r} {self.name} needs a text value", field)
@@ -128,7 +128,7 @@ class IsNull(Operator):
 
     def check(self, policy: ValuePolicy, field: str, column: Column[Any], value: Any) -> Any:
         try:
-            return bool(_adapter(bool).validate_python(value))
+            return bool(type_adapter(bool).validate_python(value))
         except ValidationError as error:
             raise policy.invalid(f"is_null on {field!r} takes true or false", field) from error
 
@@ -227,18 +227,6 @@ def _like_pattern(pattern: str) -> str:
 @cache
 def _like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE | re.ASCII | re.DOTALL)
-
-
-@cache
-def _adapter(python_type: type) -> TypeAdapter[Any]:
-    return TypeAdapter(python_type)
-
-
-def _python_type(column: Column[Any]) -> type | None:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
 
 
 def _sequence(

@@ -6,19 +6,18 @@ database-backed one rejects, and compares exactly the values the database would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TypeAlias
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Column, Table, UniqueConstraint
 
 from ..errors import InvalidFilterError, InvalidValueError
 from .operators import OPERATORS, Operator
 from .query import Condition, Filter, FilterGroup, Sort, SortKeys
-from .values import Check, value_check
+from .values import Check, python_type_of, type_adapter, value_check
 
 #: Filters in one query, groups included: SQLite refuses deep expression trees
 #: ("Expression tree is too large" near 1,000 terms), and no screen needs more.
@@ -71,24 +70,12 @@ def _leaf_count(conditions: Iterable[Condition], depth: int, limit: QueryPolicy)
     )
 
 
-@cache
-def _adapter(python_type: type) -> TypeAdapter[Any]:
-    return TypeAdapter(python_type)
-
-
-def _python_type(column: Column[Any]) -> type | None:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
-
-
 def is_integer_column(column: Column[Any]) -> bool:
-    return _python_type(column) is int
+    return python_type_of(column) is int
 
 
 def _is_comparable(column: Column[Any]) -> bool:
-    python_type = _python_type(column)
+    python_type = python_type_of(column)
     if python_type is None or python_type is object:
         return False
     return not issubclass(python_type, _UNCOMPARABLE_TYPES)
@@ -130,10 +117,10 @@ class QueryPolicy:
         )
 
     def _coercer(self, column: Column[Any]) -> Callable[[Any], Any]:
-        python_type = _python_type(column)
+        python_type = python_type_of(column)
         if python_type is None:
             return lambda value: value
-        adapter = _adapter(python_type)
+        adapter = type_adapter(python_type)
         assume_utc = python_type is datetime
 
         def coerce(value: Any) -> Any:
@@ -166,14 +153,19 @@ class QueryPolicy:
 
     def check_row(self, values: Mapping[str, Any]) -> None:
         """InvalidValueError if a value to be written does not fit its column on every backend."""
+        self.check_rows((values,))
+
+    def check_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`check_row` for many rows, column by column (a bulk load's hot loop)."""
         for name, check in self._check_items:
-            value = values.get(name)
-            if value is not None and (problem := check(value)) is not None:
-                raise InvalidValueError(
-                    f"{self.table.name}: {name} takes {problem}",
-                    table=self.table.name,
-                    columns=(name,),
-                )
+            for row in rows:
+                value = row.get(name)
+                if value is not None and (problem := check(value)) is not None:
+                    raise InvalidValueError(
+                        f"{self.table.name}: {name} takes {problem}",
+                        table=self.table.name,
+                        columns=(name,),
+                    )
 
     def check_range(self, limit: int | None, offset: int, field: str = "offset") -> None:
         """A LIMIT and OFFSET every backend can bind, or InvalidFilterError naming `field`."""

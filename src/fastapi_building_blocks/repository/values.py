@@ -12,8 +12,10 @@ import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -52,7 +54,7 @@ def value_check(column: Column[Any]) -> Check | None:
         return _decimal_check(kind.precision, kind.scale)
     if isinstance(kind, Float):
         return _float_check
-    if isinstance(kind, DateTime | Date) or _python_type(column) in (datetime, date):
+    if isinstance(kind, DateTime | Date) or python_type_of(column) in (datetime, date):
         return _date_check
     if isinstance(kind, JSON):
         return _json_check
@@ -77,6 +79,8 @@ def _text_check(length: int | None) -> Check:
             return None
         if length is not None and len(value) > length:
             return f"at most {length} characters"
+        if value.isascii() and "\x00" not in value:
+            return None  # the common case, without a call
         return text_problem(value)
 
     return check
@@ -115,6 +119,8 @@ def _float_check(value: Any) -> str | None:
 
 
 def _date_check(value: Any) -> str | None:
+    if isinstance(value, date) and EARLIEST_YEAR < value.year < 9999:
+        return None  # no offset can move it out of range (the common case)
     if isinstance(value, datetime) and value.utcoffset():
         try:
             value = value.astimezone(UTC)  # stored in UTC: the year that counts
@@ -144,8 +150,15 @@ def _json_check(value: Any) -> str | None:
     return None
 
 
-def _python_type(column: Column[Any]) -> type | None:
+def python_type_of(column: Column[Any]) -> type | None:
+    """The Python type of a column's values; None where its type does not say."""
     try:
         return column.type.python_type
     except NotImplementedError:
         return None
+
+
+@cache
+def type_adapter(python_type: type) -> TypeAdapter[Any]:
+    """pydantic's validator for `python_type`, made once per type."""
+    return TypeAdapter(python_type)
