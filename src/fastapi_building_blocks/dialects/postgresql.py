@@ -122,15 +122,23 @@ class PostgreSQLDialect(Dialect):
             return
         adapter: Any = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
         if adapter._transaction is None:
-            await adapter._start_transaction()
+            try:
+                await adapter._start_transaction()
+            except Exception as error:  # raised as SQLAlchemy's adapted DBAPI error
+                await discard_if_lost(connection, adapter._connection.is_closed(), error)
+                raise
 
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
         return AsyncpgPath(dialect)
 
     def is_driver_error(self, error: BaseException) -> bool:
         import asyncpg
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 
-        return isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError)
+        # The adapter's own DBAPI errors too: raised where the adapter is called directly.
+        return isinstance(
+            error, asyncpg.PostgresError | asyncpg.InterfaceError | AsyncAdapt_asyncpg_dbapi.Error
+        )
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         driver_error = error.__cause__ or error
