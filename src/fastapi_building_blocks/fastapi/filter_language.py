@@ -13,13 +13,13 @@ as it is. The repository then checks fields, operators, values and the limits.
 from __future__ import annotations
 
 from ..errors import InvalidFilterError
-from ..repository import Filter, FilterGroup
+from ..repository import Filter, FilterGroup, all_of, any_of
 from ..repository.operators import OPERATORS
 from ..repository.query import Condition
 
 #: The shape the OpenAPI document declares for one `filter` value.
 FILTER_PATTERN = r"^((any|all)\(|[^:()|]+:[^:]+:)"
-_GROUP_KINDS = {"any": "any", "all": "all"}
+_GROUP_OPENERS = {"any(": any_of, "all(": all_of}
 
 
 def parse_filters(expressions: list[str]) -> list[Condition]:
@@ -41,10 +41,10 @@ class _Parser:
         return _leaf(self.text, self.text)  # a plain filter: its value is taken verbatim
 
     def _group_ahead(self) -> bool:
-        return any(self.text.startswith(f"{kind}(", self.position) for kind in _GROUP_KINDS)
+        return any(self.text.startswith(opener, self.position) for opener in _GROUP_OPENERS)
 
     def _group(self) -> FilterGroup:
-        kind = self.text[self.position : self.position + 3]
+        make = _GROUP_OPENERS[self.text[self.position : self.position + 4]]
         self.position += 4
         members: list[Condition] = []
         while True:
@@ -54,7 +54,7 @@ class _Parser:
             separator = self.text[self.position]
             self.position += 1
             if separator == ")":
-                return FilterGroup(_GROUP_KINDS[kind], tuple(members))  # type: ignore[arg-type]
+                return make(*members)
             if separator != "|":
                 raise self._error(f"expected '|' or ')' at position {self.position}")
 

@@ -306,7 +306,7 @@ class Repository(ABC, Generic[E, K]):
         version = self._managed.version
         changes = dict(values)
         expected = changes.pop(version, None) if version is not None else None
-        kept = self._managed.all - ({version} if version else set())
+        kept = self._managed.all_but_version
         changes = self._managed.on_update(self._policy.check_values(changes, kept))
         coerced = self._coerce_key(key)
         conditions = self._managed.live_condition()

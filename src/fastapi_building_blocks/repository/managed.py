@@ -36,6 +36,8 @@ class ManagedColumns:
         )
         #: Every managed column: a caller never sets one directly.
         self.all = frozenset(str(column.key) for column in roles.values())
+        #: What `update_fields` refuses: every managed column but the version it checks.
+        self.all_but_version = self.all - {self.version}
         self._live = (
             CheckedFilter(roles["deleted_at"], OPERATORS["is_null"], True)
             if self.deleted_at
