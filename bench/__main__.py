@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import delete, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.dialects import DEFAULT_ENGINE_OPTIONS
 
 from . import workloads
 from .drivers import DRIVERS
@@ -71,21 +73,99 @@ QUICK = Plan(1, single=20, pages=10, bulk_rows=500, concurrent_tasks=10, per_tas
              http_seconds=1, http_clients=2)  # fmt: skip
 
 Rates = dict[str, dict[str, list[float]]]  # workload -> approach -> ops/s per round
-#: What the cost of observability is measured against: nothing, and the SDK used by hand.
-OBSERVABILITY = ("hooks off", "OpenTelemetry SDK by hand, every span")
+#: Prefix of the rows that count connections opened rather than operations per second.
+OPENED = "opened: "
 
 
-async def rate(operation: workloads.Operation, count: int) -> float:
+@dataclass(frozen=True)
+class Table:
+    """One table of a backend's section: the workloads it holds and what they compare to."""
+
+    holds: Callable[[str], bool]
+    approach: str
+    references: dict[str, str]  # column heading -> reference approach
+    opened: bool = False  # a column of connections opened per round
+
+    def render(self, rates: Rates) -> list[str]:
+        headings = ["operation", self.approach, "ops/s", *self.references]
+        if self.opened:
+            headings.append("connections opened per round")
+        lines = [
+            "| " + " | ".join(headings) + " |",
+            "| --- | --- | " + " | ".join("---:" for _ in headings[2:]) + " |",
+        ]
+        for workload, approaches in rates.items():
+            if not self.holds(workload):
+                continue
+            medians = {name: statistics.median(values) for name, values in approaches.items()}
+            opened = rates.get(f"{OPENED}{workload}", {})
+            for name, value in medians.items():
+                cells = [workload, name, f"{value:,.0f}"]
+                cells += [ratio(value, medians.get(ref)) for ref in self.references.values()]
+                if self.opened:
+                    cells.append(f"{statistics.median(opened[name]):.0f}")
+                lines.append("| " + " | ".join(cells) + " |")
+        return [*lines, ""]
+
+
+TABLES = (
+    Table(
+        lambda workload: not workload.startswith(("observability", "pool", OPENED)),
+        "approach",
+        {
+            "vs Core prebuilt": workloads.CORE_PREBUILT,
+            "vs Core held": workloads.CORE_HELD,
+            "vs Core idiomatic": workloads.CORE_IDIOMATIC,
+            "vs raw": workloads.RAW,
+        },
+    ),
+    Table(
+        lambda workload: workload.startswith("pool"),
+        "pool",
+        {"vs sized to the load": "sized to the load"},
+        opened=True,
+    ),
+    Table(  # against nothing, and against the SDK used by hand
+        lambda workload: workload.startswith("observability"),
+        "approach",
+        {"vs hooks off": "hooks off", "vs SDK by hand": "OpenTelemetry SDK by hand, every span"},
+    ),
+)
+
+
+async def rate(approach: workloads.Approach, count: int) -> float:
     started = time.perf_counter()
-    for _ in range(count):
-        await operation()
+    if isinstance(approach, workloads.Held):
+        async with approach.scope() as held:
+            for _ in range(count):
+                await approach.run(held)
+    else:
+        for _ in range(count):
+            await approach()
     return count / (time.perf_counter() - started)
 
 
+async def measure(
+    rates: Rates, name: str, workload: workloads.Workload, count: int, only: str | None
+) -> None:
+    """One round of a workload: each approach on its own connections, then each inside
+    one transaction (rows named "..., in one transaction")."""
+    if only is not None and only not in name:
+        return
+    for approach, operation in workload.own.items():
+        rates[name][approach].append(await rate(operation, count))
+    for approach, operation in workload.in_transaction.items():
+        rates[f"{name}, in one transaction"][approach].append(await rate(operation, count))
+
+
 def plain_engine(
-    url: sqlalchemy.engine.URL, dialect: str, pool_size: int = 5, overflow: int = 10
+    url: sqlalchemy.engine.URL,
+    dialect: str,
+    pool_size: int = DEFAULT_ENGINE_OPTIONS.pool_size,
+    overflow: int = DEFAULT_ENGINE_OPTIONS.max_overflow,
 ) -> AsyncEngine:
-    """The reference engine: what a careful hand-rolled layer would create."""
+    """The reference engine: what a careful hand-rolled layer would create, with the same
+    pool as the package's sessions."""
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True
     )
@@ -105,7 +185,9 @@ async def remove_new_rows(session: SQLAlchemySession) -> None:
         )
 
 
-async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[str, str]]:
+async def measure_backend(
+    name: str, url: str, plan: Plan, only: str | None = None
+) -> tuple[Rates, dict[str, str]]:
     session = SQLAlchemySession(url)
     dialect = session.dialect.name
     engine = plain_engine(session.url, dialect)
@@ -119,7 +201,7 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
     versioned_seeded = [VersionedItem(**vars(make_item(n))) for n in range(VERSIONED)]
     await versioned.bulk_create(versioned_seeded)
     driver = DRIVERS[name]()
-    ctx = workloads.Context(repository, engine, driver, seeded, itertools.count())
+    ctx = workloads.Context(repository, session, engine, driver, seeded, itertools.count())
     first = await repository.keyset_page(
         workloads.PAGE_FILTERS, sort=["-score"], limit=workloads.PAGE_SIZE
     )
@@ -132,37 +214,32 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
     for _ in range(plan.rounds):
         single = {
             "get by primary key": workloads.get_by_key(ctx),
-            "insert one (own transaction)": workloads.insert_one(ctx),
+            "insert one": workloads.insert_one(ctx),
             "update by primary key": workloads.update_by_key(ctx),
             "update by primary key, version checked": workloads.update_versioned_by_key(
-                ctx, versioned, versioned_seeded
+                ctx, versioned_seeded
             ),
         }
-        for workload, operations in single.items():
-            for approach, operation in operations.items():
-                rates[workload][approach].append(await rate(operation, plan.single))
+        for workload, approaches in single.items():
+            await measure(rates, workload, approaches, plan.single, only)
         victims = {
             approach: [make_item(2_000_000 + next(ctx.counter)) for _ in range(plan.single)]
-            for approach in (
-                "repository",
-                "core idiomatic",
-                "core prebuilt",
-                workloads.CORE_ON_SESSION,
-                "raw driver",
-            )
+            for approach in workloads.DELETING
         }
         await repository.bulk_create([item for rows in victims.values() for item in rows])
-        for approach, operation in workloads.delete_by_key(ctx, victims).items():
-            rates["delete by primary key"][approach].append(await rate(operation, plan.single))
+        deleting = workloads.delete_by_key(ctx, victims)
+        await measure(rates, "delete by primary key", deleting, plan.single, only)
+        await remove_new_rows(session)  # the victims a filtered run left
         pages = {
             "offset page of 50 (filter, sort, total)": workloads.offset_page(ctx),
             "keyset page of 50 (filter, sort)": workloads.keyset_page(
                 ctx, first.next_cursor, first.items[-1]
             ),
         }
-        for workload, operations in pages.items():
-            for approach, operation in operations.items():
-                rates[workload][approach].append(await rate(operation, plan.pages))
+        for workload, approaches in pages.items():
+            await measure(rates, workload, approaches, plan.pages, only)
+        if only is not None:
+            continue
         for approach, operation in costs.items():
             rates[cost][approach].append(await rate(operation, plan.single))
         for approach, bulk in workloads.bulk_create(ctx).items():
@@ -174,9 +251,12 @@ async def measure_backend(name: str, url: str, plan: Plan) -> tuple[Rates, dict[
             )
             await remove_new_rows(session)
         await remove_new_rows(session)
-    await measure_concurrency(name, url, plan, seeded, rates)
     await engine.dispose()
     await session.disconnect()
+    if only is not None:
+        return rates, versions
+    await measure_concurrency(name, url, plan, seeded, rates)
+    await measure_pools(url, plan, seeded, rates)
     http_rounds = max(1, plan.rounds // 2)
     rates.update(await measure_http(url, http_rounds, plan.http_seconds, plan.http_clients))
     return rates, versions
@@ -189,24 +269,70 @@ async def measure_concurrency(
     session = SQLAlchemySession(url, pool_size=10, max_overflow=0)
     engine = plain_engine(session.url, session.dialect.name, pool_size=10, overflow=0)
     ctx = workloads.Context(
-        ItemRepository(session), engine, DRIVERS[name](), seeded, itertools.count()
+        ItemRepository(session), session, engine, DRIVERS[name](), seeded, itertools.count()
     )
-    operations = workloads.get_by_key(ctx)
-    del operations["core idiomatic"]
+    own = workloads.get_by_key(ctx).own
+    compared = (workloads.REPOSITORY, workloads.CORE_PREBUILT, workloads.CORE_ON_SESSION,
+                workloads.RAW)  # fmt: skip
     label = f"{plan.concurrent_tasks} tasks over a pool of 10, get by primary key"
     for _ in range(plan.rounds):
-        for approach, operation in operations.items():
-
-            async def task(op: workloads.Operation = operation) -> None:
-                for _ in range(plan.per_task):
-                    await op()
-
-            started = time.perf_counter()
-            await asyncio.gather(*(task() for _ in range(plan.concurrent_tasks)))
-            total = plan.concurrent_tasks * plan.per_task
-            rates[label][approach].append(total / (time.perf_counter() - started))
+        for approach in compared:
+            operation = own[approach]
+            assert not isinstance(operation, workloads.Held)
+            rates[label][approach].append(await concurrently(operation, plan))
     await engine.dispose()
     await session.disconnect()
+
+
+async def concurrently(operation: workloads.Operation, plan: Plan) -> float:
+    """Operations per second of `concurrent_tasks` tasks each running `per_task` of them."""
+
+    async def task() -> None:
+        for _ in range(plan.per_task):
+            await operation()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(task() for _ in range(plan.concurrent_tasks)))
+    return plan.concurrent_tasks * plan.per_task / (time.perf_counter() - started)
+
+
+#: The pools the repository is measured on under concurrent load, by name.
+POOLS: dict[str, dict[str, int]] = {
+    "default pool": {},
+    "5 + 10 overflow": {"pool_size": 5, "max_overflow": 10},
+    "sized to the load": {},  # pool_size = concurrent tasks, set per plan
+}
+
+
+async def measure_pools(url: str, plan: Plan, seeded: list[Any], rates: Rates) -> None:
+    """The repository under `concurrent_tasks` tasks on each pool of `POOLS`, and how many
+    connections each opened per round (what `db.client.connection.create_time` counts)."""
+    label = f"pool: {plan.concurrent_tasks} tasks, repository get by primary key"
+    sessions = {}
+    opened: dict[str, int] = {}
+    for pool, options in POOLS.items():
+        if pool == "sized to the load":
+            options = {"pool_size": plan.concurrent_tasks, "max_overflow": 0}
+        session = sessions[pool] = SQLAlchemySession(url, **options)  # type: ignore[arg-type]
+        opened[pool] = 0
+
+        @event.listens_for(session.engine.sync_engine, "connect")
+        def count(_dbapi: Any, _record: Any, pool: str = pool) -> None:
+            opened[pool] += 1
+
+    keys = itertools.cycle([item.id for item in seeded])
+    for _ in range(plan.rounds):
+        for pool, session in sessions.items():
+            repository = ItemRepository(session)
+            before = opened[pool]
+
+            async def get(repository: ItemRepository = repository) -> Any:
+                return await repository.get(next(keys))
+
+            rates[label][pool].append(await concurrently(get, plan))
+            rates[f"{OPENED}{label}"][pool].append(opened[pool] - before)
+    for session in sessions.values():
+        await session.disconnect()
 
 
 async def server_version(session: SQLAlchemySession) -> str:
@@ -226,9 +352,10 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "Written by `make bench` (`python -m bench`). Ratios compare approaches **within this",
         "run** (the machine is shared and noisy; absolute numbers move between runs). Each",
         f"figure is the median of {plan.rounds} interleaved rounds, in operations per second",
-        "(rows per second for bulk). Each operation takes its own pooled connection, as a request",
-        "handler would. References run on a plain `create_async_engine` with the same pool",
-        "(5 + 10, pre-ping) and, on SQLite, the same `synchronous=NORMAL`.",
+        '(rows per second for bulk). Unless the approach says "held", each operation takes',
+        "its own pooled connection, as a request handler would. References run on a plain",
+        "`create_async_engine` with the same pool (10, pre-ping) and, on SQLite, the same",
+        "`synchronous=NORMAL`.",
         "",
         "- **core idiomatic**: a Core statement built on every call;",
         "- **core prebuilt**: the statement built once, values as bound parameters;",
@@ -238,6 +365,16 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "  for transactions): what the session's tuning",
         "  gains, apart from the repository layer. The repository adds its driver path on",
         "  top (docs/architecture.md).",
+        "- **core prebuilt, held connection**: the prebuilt statement on one connection held",
+        "  for the whole round (`async with engine.connect()`, a commit after each write), as",
+        "  most services hold a connection or session. No checkout per operation: it is the",
+        "  reference the repository's own held form, the unit of work, is measured against.",
+        "- **..., in one transaction** rows: every operation of a round inside one",
+        "  transaction: the repository through one `UnitOfWork` (committed at the end) against",
+        "  Core prebuilt on a held connection in one `engine.begin()`.",
+        "- **pool** rows: the repository's get by key under concurrent tasks on the default",
+        "  pool, on 5 + 10 (SQLAlchemy's usual) and on a pool as large as the tasks, with the",
+        "  connections each opened per round (the count of `db.client.connection.create_time`).",
         "- **raw driver**: the driver's own API on a connection from the same pool, which",
         "  resets it on return as SQLAlchemy does (a ROLLBACK; on MariaDB, outside autocommit,",
         "  after every statement). The package's MariaDB connections live in autocommit, so",
@@ -264,32 +401,9 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "",
     ]
     for backend, (rates, _) in results.items():
-        lines += [
-            f"## {backend}",
-            "",
-            "| operation | approach | ops/s | vs Core prebuilt | vs Core idiomatic | vs raw |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
-        ]
-        costs: list[str] = []
-        for workload, approaches in rates.items():
-            medians = {
-                approach: statistics.median(values) for approach, values in approaches.items()
-            }
-            for approach, value in medians.items():
-                if workload.startswith("observability"):
-                    ratios = " | ".join(ratio(value, medians.get(ref)) for ref in OBSERVABILITY)
-                    costs.append(f"| {workload} | {approach} | {value:,.0f} | {ratios} |")
-                    continue
-                references = ("core prebuilt", "core idiomatic", "raw driver")
-                ratios = " | ".join(ratio(value, medians.get(ref)) for ref in references)
-                lines.append(f"| {workload} | {approach} | {value:,.0f} | {ratios} |")
-        lines += [
-            "",
-            "| operation | approach | ops/s | vs hooks off | vs SDK by hand |",
-            "| --- | --- | ---: | ---: | ---: |",
-            *costs,
-            "",
-        ]
+        lines += [f"## {backend}", ""]
+        for table in TABLES:
+            lines += table.render(rates)
     return "\n".join(lines)
 
 
@@ -318,14 +432,20 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the bench runs")
     parser.add_argument("--backend", action="append", choices=sorted(DEFAULT_URLS))
     parser.add_argument("--output", default="docs/benchmarks.md", help="file, or - for stdout")
+    parser.add_argument(
+        "--only", help="single-row and page workloads whose name contains this text, nothing else"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds instead of the plan's")
     options = parser.parse_args(argv)
     plan = QUICK if options.quick else FULL
+    if options.rounds:
+        plan = replace(plan, rounds=options.rounds)
     results = {}
     with tempfile.TemporaryDirectory() as directory:
         for backend in options.backend or list(DEFAULT_URLS):
             url = DEFAULT_URLS[backend] or f"sqlite+aiosqlite:///{directory}/bench.db"
             print(f"bench: {backend} ...", file=sys.stderr, flush=True)
-            results[backend] = await measure_backend(backend, url, plan)
+            results[backend] = await measure_backend(backend, url, plan, options.only)
     text_report = report(results, plan)
     if options.output == "-":
         print(text_report)

@@ -139,7 +139,7 @@ async def measure_http(url: str, rounds: int, seconds: float, concurrency: int) 
         ),
         ("core prebuilt", "bench.core_app:create_app", "/core/users/{id}", "/core/users"),
     ]
-    # A pool as large as the load, for both: with the default 5 + 10, QueuePool closes
+    # A pool as large as the load, for both: with a 5 + 10 pool, QueuePool closes
     # an overflow connection whenever it comes back to a full pool, and 16 clients kept
     # reconnecting; throughput then flipped between runs (PostgreSQL: 388 or 754
     # requests/s for the same service, 70 new server sessions a second) and measured

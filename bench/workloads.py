@@ -1,23 +1,25 @@
-"""One operation, four ways: repository, Core built per call, Core prebuilt, raw driver.
+"""One operation, many ways: the repository, Core built per call, Core prebuilt, the raw driver.
 
-Each entry is a zero-argument coroutine function doing one operation; the runner calls it
-repeatedly. References run on a plain engine set up as a hand-rolled layer would be: the
-same pool (5 + 10, pre-ping) and, on SQLite, the same synchronous=NORMAL.
+Each approach is an `Operation` (a zero-argument coroutine function doing one operation on
+a connection of its own) or a `Held` one (each operation inside something held for the
+whole round: a connection, a transaction, a unit of work). The runner calls it repeatedly.
+References run on a plain engine set up as a hand-rolled layer would be: the same pool
+(10, pre-ping) and, on SQLite, the same synchronous=NORMAL.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from fastapi_building_blocks import Filter
+from fastapi_building_blocks import Filter, SQLAlchemyRepository, SQLAlchemySession, UnitOfWork
 
 from .drivers import AsyncpgDriver, RawDriver
 from .schema import (
@@ -33,7 +35,33 @@ from .schema import (
 
 Operation = Callable[[], Awaitable[Any]]
 Opener = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+
+@dataclass(frozen=True)
+class Held:
+    """An approach whose operations all run inside one `scope` per round (opened and
+    closed inside the timing, once): how a service holds a connection or a unit of work."""
+
+    scope: Callable[[], AbstractAsyncContextManager[Any]]
+    run: Callable[[Any], Awaitable[Any]]
+
+
+Approach = Operation | Held
+
+REPOSITORY = "repository"
+CORE_IDIOMATIC = "core idiomatic"
+CORE_PREBUILT = "core prebuilt"
 CORE_ON_SESSION = "core prebuilt, package session"
+CORE_HELD = "core prebuilt, held connection"
+RAW = "raw driver"
+UNIT_OF_WORK = "repository, unit of work"
+#: The held connection inside one transaction, as the source of its inputs is named.
+CORE_HELD_IN_TRANSACTION = "core prebuilt, held connection, in transaction"
+#: Every approach that deletes rows, by input name; each gets its own victims.
+DELETING = (
+    REPOSITORY, CORE_IDIOMATIC, CORE_PREBUILT, CORE_ON_SESSION, CORE_HELD, RAW,
+    UNIT_OF_WORK, CORE_HELD_IN_TRANSACTION,
+)  # fmt: skip
 
 GET = select(items).where(items.c.id == bindparam("key"))
 INSERT = items.insert()
@@ -56,6 +84,7 @@ class Context:
     """What the workloads share: the repository, the plain engine, the driver, the data."""
 
     repository: ItemRepository
+    session: SQLAlchemySession
     engine: AsyncEngine
     driver: RawDriver
     seeded: list[Item]
@@ -70,87 +99,160 @@ class Context:
         return lambda: make_item(1_000_000 + next(self.counter))
 
 
-def get_by_key(ctx: Context) -> dict[str, Operation]:
-    keys = itertools.cycle([item.id for item in ctx.seeded])
+@dataclass
+class Workload:
+    """A workload's approaches: each operation on its own connection (as a request handler
+    without a unit of work runs), and every operation of a round in one transaction."""
 
-    async def repository() -> Any:
-        return await ctx.repository.get(next(keys))
+    own: dict[str, Approach]
+    in_transaction: dict[str, Approach] = field(default_factory=dict)
 
-    async def core_idiomatic() -> Any:
-        async with ctx.engine.connect() as connection:
-            statement = select(items).where(items.c.id == next(keys))
-            return (await connection.execute(statement)).first()
 
-    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
-        async def run() -> Any:
-            async with open_connection() as connection:
-                return (await connection.execute(GET, {"key": next(keys)})).first()
+@dataclass(frozen=True)
+class SingleRow:
+    """One single-row operation, written once per way of running it.
 
-        return run
+    `next_input(approach)` gives the approach its next key or item; the others run the
+    operation on it: through a repository, as Core built per call or prebuilt on a
+    connection, or through the driver's own connection.
+    """
+
+    next_input: Callable[[str], Any]
+    repository: Callable[[Any, Any], Awaitable[Any]]
+    idiomatic: Callable[[AsyncConnection, Any], Awaitable[Any]]
+    prebuilt: Callable[[AsyncConnection, Any], Awaitable[Any]]
+    raw: Callable[[RawDriver, Any, Any], Awaitable[Any]]
+    reads: bool
+    repository_type: type[SQLAlchemyRepository[Any, Any]] = ItemRepository
+
+
+def single_row(ctx: Context, work: SingleRow) -> Workload:
+    """Every approach of a single-row workload.
+
+    Core prebuilt runs on the plain engine, on the package's own session (same pool, ping
+    and autocommit tuning as the repository: what the tuning gains apart from the layer),
+    and on one connection held for the round (committing each write), as most services
+    hold a connection or session. Inside one transaction the unit of work is measured
+    against that held connection in one transaction.
+    """
+    session = ctx.session
+    repository = work.repository_type(session)
+    engine = ctx.engine
+    per_call = engine.connect if work.reads else engine.begin
+    per_call_on_session = session.connection if work.reads else session.statement
+
+    def own(approach: str, opener: Opener, run: Callable[..., Awaitable[Any]]) -> Operation:
+        async def operation() -> Any:
+            value = work.next_input(approach)
+            async with opener() as connection:
+                return await run(connection, value)
+
+        return operation
+
+    async def through_repository() -> Any:
+        return await work.repository(repository, work.next_input(REPOSITORY))
 
     async def raw() -> Any:
-        key = next(keys)
-        return await ctx.raw(lambda connection: ctx.driver.get(connection, key))
+        value = work.next_input(RAW)
+        return await ctx.raw(lambda connection: work.raw(ctx.driver, connection, value))
 
-    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=True)
+    async def held(connection: AsyncConnection) -> Any:
+        result = await work.prebuilt(connection, work.next_input(CORE_HELD))
+        if not work.reads:
+            await connection.commit()
+        return result
+
+    async def held_in_transaction(connection: AsyncConnection) -> Any:
+        return await work.prebuilt(connection, work.next_input(CORE_HELD_IN_TRANSACTION))
+
+    async def in_unit_of_work(bound: Any) -> Any:
+        return await work.repository(bound, work.next_input(UNIT_OF_WORK))
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[Any]:
+        async with UnitOfWork(session) as uow:
+            yield work.repository_type(uow)
+            await uow.commit()
+
+    return Workload(
+        own={
+            REPOSITORY: through_repository,
+            CORE_IDIOMATIC: own(CORE_IDIOMATIC, per_call, work.idiomatic),
+            CORE_PREBUILT: own(CORE_PREBUILT, per_call, work.prebuilt),
+            CORE_ON_SESSION: own(CORE_ON_SESSION, per_call_on_session, work.prebuilt),
+            CORE_HELD: Held(engine.connect, held),
+            RAW: raw,
+        },
+        in_transaction={
+            UNIT_OF_WORK: Held(unit_of_work, in_unit_of_work),
+            CORE_HELD: Held(engine.begin, held_in_transaction),
+        },
+    )
 
 
-def insert_one(ctx: Context) -> dict[str, Operation]:
+def get_by_key(ctx: Context) -> Workload:
+    keys = itertools.cycle([item.id for item in ctx.seeded])
+
+    async def idiomatic(connection: AsyncConnection, key: Any) -> Any:
+        return (await connection.execute(select(items).where(items.c.id == key))).first()
+
+    async def prebuilt(connection: AsyncConnection, key: Any) -> Any:
+        return (await connection.execute(GET, {"key": key})).first()
+
+    return single_row(ctx, SingleRow(
+        next_input=lambda _: next(keys),
+        repository=lambda repository, key: repository.get(key),
+        idiomatic=idiomatic,
+        prebuilt=prebuilt,
+        raw=lambda driver, connection, key: driver.get(connection, key),
+        reads=True,
+    ))  # fmt: skip
+
+
+def insert_one(ctx: Context) -> Workload:
     fresh = ctx.next_items()
 
-    async def repository() -> Any:
-        return await ctx.repository.create(fresh())
+    async def idiomatic(connection: AsyncConnection, item: Item) -> None:
+        await connection.execute(insert(items).values(values_of(item)))
 
-    async def core_idiomatic() -> None:
-        async with ctx.engine.begin() as connection:
-            await connection.execute(insert(items).values(values_of(fresh())))
+    async def prebuilt(connection: AsyncConnection, item: Item) -> None:
+        await connection.execute(INSERT, values_of(item))
 
-    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
-        async def run() -> None:
-            async with open_connection() as connection:
-                await connection.execute(INSERT, values_of(fresh()))
-
-        return run
-
-    async def raw() -> None:
-        item = fresh()
-        await ctx.raw(lambda connection: ctx.driver.insert(connection, item))
-
-    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
+    return single_row(ctx, SingleRow(
+        next_input=lambda _: fresh(),
+        repository=lambda repository, item: repository.create(item),
+        idiomatic=idiomatic,
+        prebuilt=prebuilt,
+        raw=lambda driver, connection, item: driver.insert(connection, item),
+        reads=False,
+    ))  # fmt: skip
 
 
-def update_by_key(ctx: Context) -> dict[str, Operation]:
+def update_by_key(ctx: Context) -> Workload:
     targets = itertools.cycle(ctx.seeded)
     change = itertools.count()
 
-    def changed() -> Item:
+    def changed(_approach: str) -> Item:
         return replace(next(targets), score=next(change) % 1000)
 
-    async def repository() -> Any:
-        return await ctx.repository.update(changed())
-
-    async def core_idiomatic() -> None:
-        item = changed()
+    async def idiomatic(connection: AsyncConnection, item: Item) -> None:
         new = values_of(item)
         key = new.pop("id")
-        async with ctx.engine.begin() as connection:
-            await connection.execute(update(items).where(items.c.id == key).values(new))
+        await connection.execute(update(items).where(items.c.id == key).values(new))
 
-    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
-        async def run() -> None:
-            item = changed()
-            params = {f"new_{name}": value for name, value in values_of(item).items()}
-            params["key"] = item.id
-            async with open_connection() as connection:
-                await connection.execute(UPDATE, params)
+    async def prebuilt(connection: AsyncConnection, item: Item) -> None:
+        params = {f"new_{name}": value for name, value in values_of(item).items()}
+        params["key"] = item.id
+        await connection.execute(UPDATE, params)
 
-        return run
-
-    async def raw() -> None:
-        item = changed()
-        await ctx.raw(lambda connection: ctx.driver.update(connection, item))
-
-    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
+    return single_row(ctx, SingleRow(
+        next_input=changed,
+        repository=lambda repository, item: repository.update(item),
+        idiomatic=idiomatic,
+        prebuilt=prebuilt,
+        raw=lambda driver, connection, item: driver.update(connection, item),
+        reads=False,
+    ))  # fmt: skip
 
 
 VERSIONED_UPDATE = (
@@ -164,9 +266,7 @@ VERSIONED_UPDATE = (
 )
 
 
-def update_versioned_by_key(
-    ctx: Context, repository: VersionedItemRepository, seeded: list[VersionedItem]
-) -> dict[str, Operation]:
+def update_versioned_by_key(ctx: Context, seeded: list[VersionedItem]) -> Workload:
     """An update that names the version it read; every approach checks the row matched.
 
     The seeded items carry the stored version: each successful update moves it on, so the
@@ -180,13 +280,11 @@ def update_versioned_by_key(
             raise RuntimeError(f"version {item.version} of {item.id} was not the stored one")
         item.version += 1
 
-    async def run_repository() -> Any:
-        item = next(targets)
+    async def through_repository(repository: Any, item: VersionedItem) -> None:
         updated = await repository.update(replace(item, score=next(change) % 1000))
         item.version = updated.version
 
-    async def core_idiomatic() -> None:
-        item = next(targets)
+    async def idiomatic(connection: AsyncConnection, item: VersionedItem) -> None:
         new = values_of(item)
         key = new.pop("id")
         statement = (
@@ -194,57 +292,90 @@ def update_versioned_by_key(
             .where(versioned_items.c.id == key, versioned_items.c.version == item.version)
             .values(new | {"version": item.version + 1})
         )
-        async with ctx.engine.begin() as connection:
-            stored(item, (await connection.execute(statement)).rowcount)
+        stored(item, (await connection.execute(statement)).rowcount)
 
-    def core_prebuilt(open_connection: Opener, _approach: str) -> Operation:
-        async def run() -> None:
-            item = next(targets)
-            params = {f"new_{name}": value for name, value in values_of(item).items()}
-            params.update(key=item.id, expected=item.version, new_version=item.version + 1)
-            async with open_connection() as connection:
-                stored(item, (await connection.execute(VERSIONED_UPDATE, params)).rowcount)
+    async def prebuilt(connection: AsyncConnection, item: VersionedItem) -> None:
+        params = {f"new_{name}": value for name, value in values_of(item).items()}
+        params.update(key=item.id, expected=item.version, new_version=item.version + 1)
+        stored(item, (await connection.execute(VERSIONED_UPDATE, params)).rowcount)
 
-        return run
+    async def raw(driver: RawDriver, connection: Any, item: VersionedItem) -> None:
+        stored(item, await driver.update_versioned(connection, item, item.version))
 
-    async def raw() -> None:
-        item = next(targets)
-        matched = await ctx.raw(
-            lambda connection: ctx.driver.update_versioned(connection, item, item.version)
-        )
-        stored(item, matched)
-
-    return _five(run_repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
+    return single_row(ctx, SingleRow(
+        next_input=lambda _: next(targets),
+        repository=through_repository,
+        idiomatic=idiomatic,
+        prebuilt=prebuilt,
+        raw=raw,
+        reads=False,
+        repository_type=VersionedItemRepository,
+    ))  # fmt: skip
 
 
-def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> dict[str, Operation]:
-    """Deletes rows the runner inserted beforehand, one list per approach."""
+def delete_by_key(ctx: Context, victims: dict[str, list[Item]]) -> Workload:
+    """Deletes rows the runner inserted beforehand, one list per approach (`DELETING`)."""
     pools = {name: iter(rows) for name, rows in victims.items()}
 
-    async def repository() -> None:
-        await ctx.repository.delete(next(pools["repository"]).id)
+    def key_for(approach: str) -> Any:
+        return next(pools[approach]).id
 
-    async def core_idiomatic() -> None:
-        key = next(pools["core idiomatic"]).id
-        async with ctx.engine.begin() as connection:
-            await connection.execute(delete(items).where(items.c.id == key))
+    async def idiomatic(connection: AsyncConnection, key: Any) -> None:
+        await connection.execute(delete(items).where(items.c.id == key))
 
-    def core_prebuilt(open_connection: Opener, approach: str) -> Operation:
-        async def run() -> None:
-            key = next(pools[approach]).id
-            async with open_connection() as connection:
-                await connection.execute(DELETE, {"key": key})
+    async def prebuilt(connection: AsyncConnection, key: Any) -> None:
+        await connection.execute(DELETE, {"key": key})
 
-        return run
-
-    async def raw() -> None:
-        key = next(pools["raw driver"]).id
-        await ctx.raw(lambda connection: ctx.driver.delete(connection, key))
-
-    return _five(repository, core_idiomatic, core_prebuilt, raw, ctx, reads=False)
+    return single_row(ctx, SingleRow(
+        next_input=key_for,
+        repository=lambda repository, key: repository.delete(key),
+        idiomatic=idiomatic,
+        prebuilt=prebuilt,
+        raw=lambda driver, connection, key: driver.delete(connection, key),
+        reads=False,
+    ))  # fmt: skip
 
 
-def offset_page(ctx: Context) -> dict[str, Operation]:
+def pages(
+    ctx: Context,
+    repository_page: Callable[[Any], Awaitable[Any]],
+    core_page: Callable[[AsyncConnection, Any], Awaitable[Any]],
+    statements: Callable[[], Any],
+) -> Workload:
+    """A page workload's approaches: the repository, Core built per call and prebuilt, each
+    on a connection of its own; Core prebuilt on a held connection; and the unit of work
+    against a held connection inside one transaction."""
+    session = ctx.session
+    prebuilt = statements()
+
+    async def own(built: Any) -> Any:
+        async with ctx.engine.connect() as connection:
+            return await core_page(connection, built)
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[Any]:
+        async with UnitOfWork(session) as uow:
+            yield ItemRepository(uow)
+            await uow.commit()
+
+    async def held(connection: AsyncConnection) -> Any:
+        return await core_page(connection, prebuilt)
+
+    return Workload(
+        own={
+            REPOSITORY: lambda: repository_page(ctx.repository),
+            CORE_IDIOMATIC: lambda: own(statements()),
+            CORE_PREBUILT: lambda: own(prebuilt),
+            CORE_HELD: Held(ctx.engine.connect, held),
+        },
+        in_transaction={
+            UNIT_OF_WORK: Held(unit_of_work, repository_page),
+            CORE_HELD: Held(ctx.engine.begin, held),
+        },
+    )
+
+
+def offset_page(ctx: Context) -> Workload:
     """Page 3 of 50 with two filters and a sort, plus the total: what a list endpoint does."""
 
     def statements() -> tuple[Any, Any]:
@@ -256,30 +387,17 @@ def offset_page(ctx: Context) -> dict[str, Operation]:
         )  # fmt: skip
         return count, page
 
-    prebuilt = statements()
+    async def repository(repository: ItemRepository) -> Any:
+        return await repository.search(PAGE_FILTERS, sort=["-score"], page=3, page_size=50)
 
-    async def repository() -> Any:
-        return await ctx.repository.search(PAGE_FILTERS, sort=["-score"], page=3, page_size=50)
+    async def core(connection: AsyncConnection, pair: tuple[Any, Any]) -> Any:
+        total = (await connection.execute(pair[0])).scalar_one()
+        return total, (await connection.execute(pair[1])).all()
 
-    async def core(pair: tuple[Any, Any]) -> Any:
-        async with ctx.engine.connect() as connection:
-            total = (await connection.execute(pair[0])).scalar_one()
-            return total, (await connection.execute(pair[1])).all()
-
-    async def core_idiomatic() -> Any:
-        return await core(statements())
-
-    async def core_prebuilt() -> Any:
-        return await core(prebuilt)
-
-    return {
-        "repository": repository,
-        "core idiomatic": core_idiomatic,
-        "core prebuilt": core_prebuilt,
-    }
+    return pages(ctx, repository, core, statements)
 
 
-def keyset_page(ctx: Context, cursor: str, last: Item) -> dict[str, Operation]:
+def keyset_page(ctx: Context, cursor: str, last: Item) -> Workload:
     """The page after `last` in descending score order, 50 rows."""
 
     def statement() -> Any:  # the repository's shape: ties in the sort's direction, a bound
@@ -294,27 +412,15 @@ def keyset_page(ctx: Context, cursor: str, last: Item) -> dict[str, Operation]:
             .order_by(items.c.score.desc(), items.c.id.desc()).limit(PAGE_SIZE + 1)
         )  # fmt: skip
 
-    prebuilt = statement()
     params = {"score": last.score, "key": last.id}
 
-    async def repository() -> Any:
-        return await ctx.repository.keyset_page(
-            PAGE_FILTERS, sort=["-score"], cursor=cursor, limit=50
-        )
+    async def repository(repository: ItemRepository) -> Any:
+        return await repository.keyset_page(PAGE_FILTERS, sort=["-score"], cursor=cursor, limit=50)
 
-    async def core_idiomatic() -> Any:
-        async with ctx.engine.connect() as connection:
-            return (await connection.execute(statement(), params)).all()
+    async def core(connection: AsyncConnection, built: Any) -> Any:
+        return (await connection.execute(built, params)).all()
 
-    async def core_prebuilt() -> Any:
-        async with ctx.engine.connect() as connection:
-            return (await connection.execute(prebuilt, params)).all()
-
-    return {
-        "repository": repository,
-        "core idiomatic": core_idiomatic,
-        "core prebuilt": core_prebuilt,
-    }
+    return pages(ctx, repository, core, statement)
 
 
 BulkOperation = Callable[[list[Item]], Awaitable[Any]]
@@ -351,32 +457,6 @@ def bulk_create(ctx: Context) -> dict[str, BulkOperation]:
 
         operations["raw COPY"] = copy
     return operations
-
-
-def _five(
-    repository: Operation,
-    core_idiomatic: Operation,
-    core_prebuilt: Callable[[Opener, str], Operation],
-    raw: Operation,
-    ctx: Context,
-    *,
-    reads: bool,
-) -> dict[str, Operation]:
-    """The approaches of a single-row workload; Core prebuilt runs twice: on the plain
-    engine, and on the package's own session (same pool, ping and autocommit tuning as the
-    repository), which separates what the tuning gains from what the layer costs."""
-    session = ctx.repository.session
-    return {
-        "repository": repository,
-        "core idiomatic": core_idiomatic,
-        "core prebuilt": core_prebuilt(
-            ctx.engine.connect if reads else ctx.engine.begin, "core prebuilt"
-        ),
-        CORE_ON_SESSION: core_prebuilt(
-            session.connection if reads else session.statement, CORE_ON_SESSION
-        ),
-        "raw driver": raw,
-    }
 
 
 def observability_cost(ctx: Context) -> dict[str, Operation]:

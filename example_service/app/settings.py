@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fastapi_building_blocks.dialects import DEFAULT_ENGINE_OPTIONS
 from fastapi_building_blocks.settings import DatabaseSettings
 
 
@@ -14,7 +15,7 @@ class Settings(BaseSettings):
     #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc. A secret: its
     #: password never shows in a repr or a dump of the settings.
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./example.db")
-    database_pool_size: int = 5
+    database_pool_size: int = DEFAULT_ENGINE_OPTIONS.pool_size
     #: Seconds a statement may run, or wait for a lock, before the database cancels it.
     database_statement_timeout: float = 30.0
     #: Request bodies above this many bytes are refused with 413.

