@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from fastapi_building_blocks.fastapi import health_router, install_problem_handlers, open_databases
+from fastapi_building_blocks.migrations import head_revision
 from fastapi_building_blocks.observability import (
     SlowOperationHook,
     add_hook,
@@ -21,6 +23,9 @@ from fastapi_building_blocks.observability import (
 
 from .api import posts, users
 from .settings import Settings
+
+#: The service's migrations, whose last revision the database must be at to be ready.
+ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
 
 def _nothing() -> None:
@@ -43,8 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         slow = SlowOperationHook(settings.slow_operation_seconds)
         add_hook(slow)
         try:
-            # The schema comes from migrations (`make run` applies them), not from here.
-            async with open_databases(app, {"default": database}):
+            # The schema comes from migrations (`make run` applies them), not from here;
+            # readiness fails while the database is behind them.
+            revisions = {"default": head_revision(ALEMBIC_INI)}
+            async with open_databases(app, {"default": database}, revisions=revisions):
                 yield
         finally:
             remove_hook(slow)

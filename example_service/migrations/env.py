@@ -10,6 +10,11 @@ from sqlalchemy.engine import Connection
 from example_service.app.infrastructure.tables import schema
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.migrations import (
+    configure_logging,
+    process_revision_directives,
+    render_item,
+)
 
 MIGRATION_TIMEOUT_SECONDS = 3600.0
 
@@ -24,13 +29,24 @@ def run_offline() -> None:
     url = database_url()
     # Without a server to ask, SQLAlchemy would assume SQL Server before 2012 (NTEXT).
     options = {"deprecate_large_types": True} if url.startswith("mssql") else {}
-    context.configure(url=url, target_metadata=schema, literal_binds=True, dialect_opts=options)
+    context.configure(
+        url=url,
+        target_metadata=schema,
+        literal_binds=True,
+        dialect_opts=options,
+        render_item=render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def migrate(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=schema)
+    context.configure(
+        connection=connection,
+        target_metadata=schema,
+        render_item=render_item,
+        process_revision_directives=process_revision_directives,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -47,6 +63,7 @@ async def run_online() -> None:
         await session.disconnect()
 
 
+configure_logging(context.config)
 if context.is_offline_mode():
     run_offline()
 else:

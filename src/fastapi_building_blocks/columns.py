@@ -17,7 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -114,6 +124,37 @@ def integer_primary_key(name: str = "id") -> Column[int]:
     """An auto-increment key (BIGINT where the backend allows it as auto-increment)."""
     return Column(
         name, BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def foreign_key(
+    name: str,
+    target: Table | Column[Any],
+    *,
+    nullable: bool = False,
+    ondelete: str | None = None,
+    index: bool = True,
+) -> Column[Any]:
+    """A column referring to `target`: a table (its one-column primary key) or a column.
+
+    It takes the target's type, variants included, so it matches `integer_primary_key()`
+    (BIGINT, INTEGER on SQLite) or `uuid_primary_key()` on every backend. Indexed by
+    default: the database checks the reference on every delete of a target row, and
+    without an index it scans. `ondelete`: "CASCADE", "SET NULL" or "RESTRICT".
+    """
+    if isinstance(target, Table):
+        keys = list(target.primary_key.columns)
+        if len(keys) != 1:
+            raise ValueError(
+                f"{target.name} has {len(keys)} primary key columns: name the column to refer to"
+            )
+        target = keys[0]
+    return Column(
+        name,
+        target.type,
+        ForeignKey(target, ondelete=ondelete),
+        nullable=nullable,
+        index=index,
     )
 
 

@@ -9,21 +9,35 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, text
+from sqlalchemy import delete, make_url, text
 
 from example_service.app.infrastructure.tables import schema
 from example_service.app.main import create_app
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.migrations import KEEP_LOGGING
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
 
 ALEMBIC_INI = Path(__file__).parents[2] / "example_service" / "alembic.ini"
 
 
+#: An empty database beside the test database (tests/servers/ensure.sh creates it), for
+#: tests that need a database holding the service's tables only.
+NEWCOMER_DATABASE = "fbb_newcomer"
+
+
+def newcomer_url(backend: str, directory: Path) -> str:
+    url = backend_url(backend, directory)
+    if backend == "sqlite":
+        return url
+    return make_url(url).set(database=NEWCOMER_DATABASE).render_as_string(hide_password=False)
+
+
 def alembic_config(url: str) -> Config:
     config = Config(str(ALEMBIC_INI))
     config.cmd_opts = argparse.Namespace(x=[f"url={url}"])
+    config.attributes[KEEP_LOGGING] = True  # pytest's capture stays as it is
     return config
 
 

@@ -43,3 +43,25 @@ def test_utc_datetime_normalizes_any_offset_to_utc() -> None:
 def test_utc_datetime_refuses_a_naive_value() -> None:
     with pytest.raises(ValueError, match="naive"):
         UTCDateTime.normalize(datetime(2026, 5, 1, 12, 0))
+
+
+def test_a_foreign_key_takes_the_type_of_the_key_it_refers_to_on_every_dialect() -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+    from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+    from fastapi_building_blocks import foreign_key, integer_primary_key
+
+    schema = MetaData()
+    owners = Table("owners", schema, integer_primary_key())
+    pets = Table("pets", schema, integer_primary_key(), foreign_key("owner_id", owners))
+    owner_id, owner_key = pets.c.owner_id, owners.c.id
+
+    for dialect in (sqlite.dialect(), postgresql.dialect(), mysql.dialect()):  # type: ignore[no-untyped-call]
+        assert owner_id.type.compile(dialect) == owner_key.type.compile(dialect)
+    assert [fk.column for fk in owner_id.foreign_keys] == [owner_key]
+    assert owner_id.index
+    assert not owner_id.nullable
+    pairs = Table("pairs", schema, Column("a", Integer, primary_key=True),
+                  Column("b", Integer, primary_key=True))  # fmt: skip
+    with pytest.raises(ValueError, match="name the column"):
+        foreign_key("pair_id", pairs)

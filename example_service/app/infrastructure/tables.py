@@ -7,9 +7,16 @@ Server, where plain VARCHAR would lose non-Latin characters and emoji.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Unicode, UnicodeText, Uuid
+from sqlalchemy import Boolean, Column, String, Table, Unicode, UnicodeText
 
-from fastapi_building_blocks import created_at, metadata, updated_at, uuid_primary_key, version
+from fastapi_building_blocks import (
+    created_at,
+    foreign_key,
+    metadata,
+    updated_at,
+    uuid_primary_key,
+    version,
+)
 
 schema = metadata()
 
@@ -31,12 +38,11 @@ posts = Table(
     "posts",
     schema,
     uuid_primary_key(),
-    Column("author_id", Uuid, ForeignKey("users.id"), nullable=False),
+    foreign_key("author_id", users),  # the same type as users.id, and indexed
     Column("title", Unicode(200), nullable=False),
     Column("content", UnicodeText, nullable=False),
     Column("published", Boolean, nullable=False),
     created_at(),
     updated_at(),
     version(),
-    Index(None, "author_id"),
 )

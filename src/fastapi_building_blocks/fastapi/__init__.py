@@ -1,5 +1,14 @@
 """FastAPI integration: lifespan, dependencies, CRUD routers, health, problem+json errors."""
 
+try:
+    import fastapi as _fastapi  # noqa: F401 - only to say what is missing, and how to get it
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        "fastapi_building_blocks.fastapi needs FastAPI (not installed): "
+        "pip install 'fastapi-building-blocks[fastapi]'",
+        name=missing.name,
+    ) from None
+
 from .crud import CursorPageOut, PageOut, crud_router, parse_sort
 from .dependencies import (
     Database,

@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, create_model
 
 from ..repository.cursor import MAX_CURSOR_LENGTH
+from ..repository.values import python_type_of
+from .dependencies import built_repository_type
 from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
 
@@ -86,6 +88,19 @@ def _without_nulls(update: type[BaseModel], read: type[BaseModel]) -> type[BaseM
     return create_model(update.__name__, __base__=update, **narrowed)
 
 
+def _key_type_of(dependency: Any) -> type:
+    """The Python type of the repository's primary key (uuid.UUID, int, str, ...)."""
+    repository_type = built_repository_type(dependency)
+    table = getattr(repository_type, "table", None)
+    if table is None:
+        raise TypeError(
+            "crud_router cannot see which repository the dependency builds: pass key_type="
+            " (or build the dependency with repository() / repository_in_unit_of_work())"
+        )
+    (key,) = table.primary_key.columns
+    return python_type_of(key) or str
+
+
 def crud_router(
     *,
     prefix: str,
@@ -93,7 +108,7 @@ def crud_router(
     create: type[BaseModel],
     update: type[BaseModel],
     read: type[BaseModel],
-    key_type: type = uuid.UUID,
+    key_type: type | None = None,
     to_entity: Callable[[Any, BaseModel], Any] | None = None,
     to_changes: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None,
     tags: list[str | Any] | None = None,
@@ -106,6 +121,7 @@ def crud_router(
     """
     router = APIRouter(prefix=prefix, tags=tags)
     update = _without_nulls(update, read)
+    key_type = key_type or _key_type_of(repository)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Filters = Annotated[  # noqa: N806
         list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
@@ -152,8 +168,11 @@ def crud_router(
         return await repo.get_by_id(key)
 
     @router.post("/", status_code=201, response_model=read, responses=writes)
-    async def create_one(body: create, repo: Repo) -> Any:  # type: ignore[valid-type]
-        return await repo.create(build(repo, body))
+    async def create_one(body: create, repo: Repo, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
+        created = await repo.create(build(repo, body))
+        location = request.url_for(read_one.__name__, key=repo.key_of(created))
+        response.headers["Location"] = location.path
+        return created
 
     @router.patch(keyed, response_model=read, responses={**by_key, **writes})
     async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]

@@ -14,7 +14,7 @@ never a 200 for data that was not stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -29,9 +29,18 @@ R = TypeVar("R")
 
 @asynccontextmanager
 async def open_databases(
-    app: FastAPI, databases: dict[str, SQLAlchemySession]
+    app: FastAPI,
+    databases: dict[str, SQLAlchemySession],
+    *,
+    revisions: Mapping[str, str | None] | None = None,
 ) -> AsyncIterator[None]:
-    """Connect every database for the app's lifetime; use inside the app's lifespan."""
+    """Connect every database for the app's lifetime; use inside the app's lifespan.
+
+    `revisions` names the migration revision each database's schema must be at
+    (`migrations.head_revision(alembic_ini)`): readiness fails while one is behind, so
+    a forgotten migration is a readiness 503 naming the database, not a 500 per request.
+    """
+    app.state.expected_revisions = dict(revisions or {})
     opened: list[SQLAlchemySession] = []
     try:
         for session in databases.values():
@@ -84,7 +93,7 @@ def repository(repository_type: Callable[[Any], R], database: str = DEFAULT) -> 
     async def build(request: Request) -> R:
         return repository_type(database_named(request, database))
 
-    return Depends(build)
+    return _depends_building(build, repository_type)
 
 
 def repository_in_unit_of_work(repository_type: Callable[[Any], R]) -> Any:
@@ -93,4 +102,20 @@ def repository_in_unit_of_work(repository_type: Callable[[Any], R]) -> Any:
     async def build(uow: Work) -> R:
         return repository_type(uow)
 
+    return _depends_building(build, repository_type)
+
+
+#: Attribute of a repository dependency's function: the repository type it builds, so a
+#: router can take the key's type from its table (see `built_repository_type`).
+_BUILDS = "fastapi_building_blocks_repository_type"
+
+
+def _depends_building(build: Callable[..., Any], repository_type: Any) -> Any:
+    build.__dict__[_BUILDS] = repository_type
     return Depends(build)
+
+
+def built_repository_type(dependency: Any) -> Any:
+    """The repository type a `repository(...)` / `repository_in_unit_of_work(...)`
+    dependency builds; None for a dependency of the service's own."""
+    return getattr(getattr(dependency, "dependency", None), _BUILDS, None)

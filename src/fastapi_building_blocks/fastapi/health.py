@@ -7,12 +7,32 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DatabaseUnavailableError
+from ..database import SQLAlchemySession
+from ..errors import DatabaseUnavailableError, RepositoryError
+from ..migrations import current_revision
 from .problem_body import problem
 from .problems import problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
+#: A database whose migrations readiness does not check (none were named for it).
+_UNCHECKED = object()
+
+
+async def _check(session: SQLAlchemySession, expected: object) -> str:
+    """ "ok", or what is wrong with the database: unreachable, or its schema behind."""
+    try:
+        await session.ping()
+        if expected is _UNCHECKED:
+            return "ok"
+        async with asyncio.timeout(session.ping_timeout):
+            current = await current_revision(session)
+    except (RepositoryError, SQLAlchemyError, TimeoutError):
+        return "unavailable"
+    if current != expected:
+        return f"schema at revision {current or 'none'}, migrations at {expected}: migrate it"
+    return "ok"
 
 
 @router.get("/live", summary="The process answers")
@@ -23,26 +43,19 @@ async def live() -> dict[str, str]:
 @router.get(
     "/ready",
     response_model=None,
-    summary="Every database answers",
+    summary="Every database answers, its schema migrated",
     responses=problem_responses(503),
 )
 async def ready(request: Request) -> dict[str, object] | JSONResponse:
     databases = request.app.state.databases
+    expected = getattr(request.app.state, "expected_revisions", {})
     outcomes = await asyncio.gather(
-        *(session.ping() for session in databases.values()), return_exceptions=True
+        *(_check(session, expected.get(name, _UNCHECKED)) for name, session in databases.items())
     )
-    status = {
-        name: "ok" if outcome is None else "unavailable"
-        for name, outcome in zip(databases, outcomes, strict=True)
-    }
-    failed = [name for name, outcome in zip(databases, outcomes, strict=True) if outcome]
+    status = dict(zip(databases, outcomes, strict=True))
+    failed = [f"{name} {outcome}" for name, outcome in status.items() if outcome != "ok"]
     if failed:
-        response = problem(
-            503,
-            "Service Unavailable",
-            f"unavailable: {', '.join(failed)}",
-            databases=status,
-        )
+        response = problem(503, "Service Unavailable", "; ".join(failed), databases=status)
         response.headers["Retry-After"] = str(DatabaseUnavailableError.retry_after_seconds)
         return response
     return {"status": "ok", "databases": status}

@@ -144,6 +144,11 @@ class Repository(ABC, Generic[E, K]):
     def _entity_to_dict(self, entity: E) -> dict[str, Any]:
         return {name: getattr(entity, name) for name in self._mapped_fields}
 
+    def key_of(self, entity: E) -> K:
+        """The entity's primary key, through the mapping (a field may not be the column)."""
+        key: K = self._entity_to_dict(entity)[self._key]
+        return key
+
     # -- reads ------------------------------------------------------------------------
 
     @observed("get")

@@ -46,6 +46,12 @@ class SQLAlchemyRepository(Repository[E, K]):
     _statements: ClassVar[dict[Hashable, Any]]
 
     def __init__(self, session: DatabaseSession) -> None:
+        if not isinstance(session, DatabaseSession):
+            raise TypeError(
+                f"{type(self).__name__} runs on a SQLAlchemySession or a UnitOfWork, not a "
+                f"{type(session).__name__}; an InMemoryDatabase takes an InMemoryRepository "
+                "of the same table"
+            )
         self.session = session
         self._dialect = session.dialect
 
