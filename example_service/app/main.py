@@ -12,7 +12,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from fastapi_building_blocks.fastapi import health_router, install_problem_handlers, open_databases
+from fastapi_building_blocks.fastapi import (
+    health_router,
+    install_offline_docs,
+    install_problem_handlers,
+    open_databases,
+)
 from fastapi_building_blocks.migrations import head_revision
 from fastapi_building_blocks.observability import (
     SlowOperationHook,
@@ -57,7 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             remove_hook(slow)
             uninstrument()
 
-    app = FastAPI(title="Example users service", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Example users service",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs: no CDN needed
+        redoc_url=None,
+    )
+    install_offline_docs(app)
     install_problem_handlers(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(users.extra)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make real PostgreSQL and MariaDB servers available to the test suite (and install
-# Prometheus, which a system test runs against the example service, and wrk).
+# Prometheus, which a system test runs against the example service, wrk and Chromium).
 #
 # Installs the Debian packages when missing, starts a server only when none answers,
 # and creates the test databases and user. It never stops anything: a server it did
@@ -32,6 +32,8 @@ install_packages() {
   # wrk loads the HTTP benchmark (the bench's smoke test runs it): a Python client
   # tops out near 200 requests/s here, below either server.
   command -v wrk >/dev/null || missing+=(wrk)
+  # Headless Chromium renders /docs with no network beyond 127.0.0.1 (a system test).
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "ensure.sh: installing ${missing[*]}"
     as_root apt-get update -q >/dev/null

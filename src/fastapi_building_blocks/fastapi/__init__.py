@@ -21,6 +21,7 @@ from .dependencies import (
     repository,
     repository_in_unit_of_work,
 )
+from .docs import install_offline_docs
 from .filter_language import parse_filters
 from .health import router as health_router
 from .problem_body import PROBLEM_JSON, problem
@@ -39,6 +40,7 @@ __all__ = [
     "get_database",
     "get_unit_of_work",
     "health_router",
+    "install_offline_docs",
     "install_problem_handlers",
     "open_databases",
     "parse_filters",
