@@ -24,15 +24,18 @@ def free_port() -> int:
 
 @contextmanager
 def running_service(
-    database_url: str, directory: Path, environment: Mapping[str, str] | None = None
+    database_url: str,
+    directory: Path,
+    environment: Mapping[str, str] | None = None,
+    service: Path = ROOT,
 ) -> Iterator[str]:
-    """`make run` on a free port until the block ends; yields the base URL."""
+    """`make run` in `service` on a free port until the block ends; yields the base URL."""
     port = free_port()
     log_path = directory / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run", f"PORT={port}"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url, **(environment or {})},
+            cwd=service, env={**os.environ, "DATABASE_URL": database_url, **(environment or {})},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

@@ -5,9 +5,10 @@
         create=PostCreate, update=PostUpdate, read=PostRead,
     )
 
-Routes: `GET /` (offset page), `GET /keyset` (cursor page), `GET /{id}`, `POST /`,
-`PATCH /{id}` (only the fields sent; a `version` in the body makes it an optimistic
-update), `DELETE /{id}`. Query language: see `filter_language` (`filter=field:op:value`,
+Routes: `GET /` (offset page), `GET /keyset` (cursor page), `GET /{id}`, `POST /`
+(201 with `Location`), `PATCH /{id}` (only the fields sent; a `version` in the body makes
+it an optimistic update), `DELETE /{id}`, and on a table with `deleted_at()`,
+`POST /{id}/restore`. Query language: see `filter_language` (`filter=field:op:value`,
 repeatable, with `any(...)` / `all(...)` groups) and `sort=-created_at,name`.
 
 No `from __future__ import annotations` here: route signatures use the caller's types,
@@ -88,9 +89,8 @@ def _without_nulls(update: type[BaseModel], read: type[BaseModel]) -> type[BaseM
     return create_model(update.__name__, __base__=update, **narrowed)
 
 
-def _key_type_of(dependency: Any) -> type:
+def _key_type_of(repository_type: Any) -> type:
     """The Python type of the repository's primary key (uuid.UUID, int, str, ...)."""
-    repository_type = built_repository_type(dependency)
     table = getattr(repository_type, "table", None)
     if table is None:
         raise TypeError(
@@ -121,7 +121,8 @@ def crud_router(
     """
     router = APIRouter(prefix=prefix, tags=tags)
     update = _without_nulls(update, read)
-    key_type = key_type or _key_type_of(repository)
+    repository_type = built_repository_type(repository)
+    key_type = key_type or _key_type_of(repository_type)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Filters = Annotated[  # noqa: N806
         list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
@@ -163,14 +164,17 @@ def crud_router(
             parse_filters(filters), sort=parse_sort(sort), cursor=cursor, limit=limit
         )
 
-    @router.get(keyed, response_model=read, responses=by_key)
+    # Named per router: url_for with a name several routers share finds the first one.
+    read_route = f"{prefix}:read_one"
+
+    @router.get(keyed, response_model=read, responses=by_key, name=read_route)
     async def read_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
         return await repo.get_by_id(key)
 
     @router.post("/", status_code=201, response_model=read, responses=writes)
     async def create_one(body: create, repo: Repo, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
         created = await repo.create(build(repo, body))
-        location = request.url_for(read_one.__name__, key=repo.key_of(created))
+        location = request.url_for(read_route, key=repo.key_of(created))
         response.headers["Location"] = location.path
         return created
 
@@ -184,5 +188,11 @@ def crud_router(
     @router.delete(keyed, status_code=204, response_class=Response, responses={**by_key, **writes})
     async def delete_one(key: key_type, repo: Repo) -> None:  # type: ignore[valid-type]
         await repo.delete(key)
+
+    if getattr(repository_type, "soft_deletes", False):
+
+        @router.post(f"{keyed}/restore", response_model=read, responses=by_key)
+        async def restore_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
+            return await repo.restore(key)
 
     return router

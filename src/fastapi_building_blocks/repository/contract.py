@@ -102,6 +102,8 @@ class Repository(ABC, Generic[E, K]):
     _mapped_fields: ClassVar[tuple[str, ...]]
     _fields_are_columns: ClassVar[bool] = False
     _key: ClassVar[str]
+    #: The table has a `deleted_at()` column: delete soft-deletes, restore brings back.
+    soft_deletes: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,6 +127,7 @@ class Repository(ABC, Generic[E, K]):
         cls._policy = QueryPolicy(cls.table, cls.filterable, cls.sortable)
         cls._managed = ManagedColumns(cls.table)
         cls._key = cls._policy.primary_key_name
+        cls.soft_deletes = cls._managed.deleted_at is not None
         entity_type = getattr(cls, "entity_type", None)
         if entity_type is not None:
             fields = _entity_fields(entity_type)
