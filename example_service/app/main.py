@@ -33,6 +33,26 @@ from .settings import Settings
 ALEMBIC_INI = Path(__file__).parents[1] / "alembic.ini"
 
 
+DESCRIPTION = """\
+Users and their posts, stored in whichever database `DATABASE_URL` names (SQLite,
+PostgreSQL, MariaDB/MySQL, SQL Server).
+
+Every error is an `application/problem+json` document with the status it is declared
+with below: 400 for a bad filter, sort or cursor, 404 for a missing row, 409 for a
+duplicate or a stale `version`, 422 for a body or a value that does not fit, 503 when the
+database cannot be reached (with `Retry-After`), 504 when a statement ran too long.
+The list routes describe the query language.
+"""
+TAGS = [
+    {
+        "name": "users",
+        "description": "People who write posts; emails are unique, compared without case.",
+    },
+    {"name": "posts", "description": "What users write; deleting a user with posts is a 409."},
+    {"name": "health", "description": "Liveness, and readiness of every database."},
+]
+
+
 def _nothing() -> None:
     """Shutdown's undo when there is nothing to undo."""
 
@@ -65,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Example users service",
         version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         docs_url=None,  # served by install_offline_docs: no CDN needed
         redoc_url=None,

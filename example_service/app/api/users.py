@@ -32,6 +32,7 @@ extra = APIRouter(prefix=PREFIX, tags=["users"])
     status_code=201,
     response_model=UserWithWelcomePost,
     responses=problem_responses(409, 422, 503, 504),
+    summary="Register a user with a welcome post, both or neither",
 )
 async def register_with_welcome_post(
     body: UserCreate, users: UsersInWork, posts: PostsInWork
@@ -43,7 +44,10 @@ async def register_with_welcome_post(
 
 
 @extra.get(
-    "/search/by-name", response_model=list[UserRead], responses=problem_responses(400, 503, 504)
+    "/search/by-name",
+    response_model=list[UserRead],
+    responses=problem_responses(400, 503, 504),
+    summary="Users whose first or last name contains q, ignoring case, by username",
 )
 async def search_by_name(q: str, users: Users) -> list[User]:
     return await users.search_by_name(q)

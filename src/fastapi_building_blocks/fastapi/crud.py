@@ -38,6 +38,31 @@ FILTER_HELP = (
     r"nest; inside a group write | ( ) \ in a value as \| \( \) \\. "
     "At most 50 filters, 500 characters in a pattern, 1,000 values in a list."
 )
+#: The query language, as the list routes' OpenAPI description shows it.
+QUERY_LANGUAGE = """\
+**Filters**: `filter=field:op:value`, repeatable; every filter must hold.
+
+| operator | meaning | value |
+| --- | --- | --- |
+| `eq` `ne` `lt` `le` `gt` `ge` | comparison | one value |
+| `in` `not_in` | one of / none of | a comma list: `status:in:new,open` (at most 1,000) |
+| `between` | from .. to, both included | two values: `score:between:10,20` |
+| `like` | SQL pattern (`%`, `_`), ignoring ASCII case | text, at most 500 characters |
+| `contains` `startswith` | text inside / at the start, the same way | text |
+| `is_null` | missing or present | `true` / `false` |
+
+**OR and AND groups**: `any(a:op:v|b:op:v)` holds when one member does, `all(...)` when
+every one does; groups nest (4 deep):
+`filter=any(first_name:contains:ann|all(is_active:eq:true|last_name:startswith:b))`.
+Inside a group write `|`, `(`, `)` and `\\` in a value as `\\|`, `\\(`, `\\)` and `\\\\`.
+
+**Sort**: `sort=-created_at,name` (`-` for descending); the primary key always ends the
+order, so pages are stable.
+
+**Limits**: 50 filters (group members count), values checked against their column
+(a number the column cannot hold is a 400), unknown fields and operators refused (400,
+naming the field). Only the fields the repository allows can be filtered and sorted.
+"""
 #: The deepest offset page: page x page_size stays within what every backend binds.
 MAX_PAGE = 2_000_000
 #: Path converters for the key types Starlette can match: a path such as /keyset is then
@@ -122,6 +147,8 @@ def crud_router(
     router = APIRouter(prefix=prefix, tags=tags)
     update = _without_nulls(update, read)
     repository_type = built_repository_type(repository)
+    plural = prefix.rstrip("/").rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
+    one = plural[:-1] if plural.endswith("s") else plural
     key_type = key_type or _key_type_of(repository_type)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Filters = Annotated[  # noqa: N806
@@ -140,7 +167,13 @@ def crud_router(
     by_key = problem_responses(400, 404, 422, *DATABASE_STATUSES)
     writes = problem_responses(400, 409, 422, *DATABASE_STATUSES)
 
-    @router.get("/", response_model=PageOut[read], responses=reads)  # type: ignore[valid-type]
+    @router.get(
+        "/",
+        response_model=PageOut[read],  # type: ignore[valid-type]
+        responses=reads,
+        summary=f"List {plural}, a page at a time with the total",
+        description=QUERY_LANGUAGE,
+    )
     async def list_page(
         repo: Repo,
         filters: Filters = [],  # noqa: B006 - FastAPI copies query defaults
@@ -152,7 +185,13 @@ def crud_router(
             parse_filters(filters), sort=parse_sort(sort), page=page, page_size=page_size
         )
 
-    @router.get("/keyset", response_model=CursorPageOut[read], responses=reads)  # type: ignore[valid-type]
+    @router.get(
+        "/keyset",
+        response_model=CursorPageOut[read],  # type: ignore[valid-type]
+        responses=reads,
+        summary=f"List {plural} by cursor: constant cost at any depth",
+        description=QUERY_LANGUAGE + "\nPass the `next_cursor` of a page to get the next.",
+    )
     async def keyset_page(
         repo: Repo,
         filters: Filters = [],  # noqa: B006
@@ -167,31 +206,53 @@ def crud_router(
     # Named per router: url_for with a name several routers share finds the first one.
     read_route = f"{prefix}:read_one"
 
-    @router.get(keyed, response_model=read, responses=by_key, name=read_route)
+    @router.get(
+        keyed, response_model=read, responses=by_key, name=read_route, summary=f"Read a {one}"
+    )
     async def read_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
         return await repo.get_by_id(key)
 
-    @router.post("/", status_code=201, response_model=read, responses=writes)
+    @router.post(
+        "/", status_code=201, response_model=read, responses=writes, summary=f"Create a {one}"
+    )
     async def create_one(body: create, repo: Repo, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
         created = await repo.create(build(repo, body))
         location = request.url_for(read_route, key=repo.key_of(created))
         response.headers["Location"] = location.path
         return created
 
-    @router.patch(keyed, response_model=read, responses={**by_key, **writes})
+    @router.patch(
+        keyed,
+        response_model=read,
+        responses={**by_key, **writes},
+        summary=f"Change some fields of a {one}",
+        description="Only the fields sent are written. With `version`, the change applies "
+        "only if the stored version is still that one (409 otherwise).",
+    )
     async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
         if to_changes is not None:
             changes = to_changes(repo, changes)
         return await repo.update_fields(key, changes)
 
-    @router.delete(keyed, status_code=204, response_class=Response, responses={**by_key, **writes})
+    @router.delete(
+        keyed,
+        status_code=204,
+        response_class=Response,
+        responses={**by_key, **writes},
+        summary=f"Delete a {one}",
+    )
     async def delete_one(key: key_type, repo: Repo) -> None:  # type: ignore[valid-type]
         await repo.delete(key)
 
     if getattr(repository_type, "soft_deletes", False):
 
-        @router.post(f"{keyed}/restore", response_model=read, responses=by_key)
+        @router.post(
+            f"{keyed}/restore",
+            response_model=read,
+            responses=by_key,
+            summary=f"Restore a deleted {one}",
+        )
         async def restore_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
             return await repo.restore(key)
 
