@@ -135,6 +135,18 @@ def test_json_logs_carry_the_current_trace_and_span_ids() -> None:
     assert line["span_id"] == f"{context.span_id:016x}"
 
 
+def test_json_logs_keep_the_callers_own_fields() -> None:
+    record = logging.LogRecord("app", logging.WARNING, __file__, 1, "refund failed", (), None)
+    record.order_id = 42
+    record.reason = "card expired"
+
+    line = json.loads(JsonFormatter().format(record))
+
+    assert (line["order_id"], line["reason"]) == (42, "card expired")
+    assert (line["level"], line["logger"]) == ("WARNING", "app")
+    assert "time" in line
+
+
 def test_importing_the_package_registers_no_hook() -> None:
     code = (
         "import fastapi_building_blocks, fastapi_building_blocks.observability, "

@@ -3,47 +3,57 @@ warning for operations slower than a threshold."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
 from ..operations import Observation, Operation
 
 slow_logger = logging.getLogger("fastapi_building_blocks.slow")
 
 
-class JsonFormatter(logging.Formatter):
-    """Log records as JSON, carrying `trace_id` / `span_id` when a span is current."""
+class JsonFormatter(BaseJsonFormatter):
+    """Log records as JSON (python-json-logger), with `trace_id` / `span_id` when a span
+    is current. Every `extra=` field of the call is kept, as the library does."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+            timestamp="time",
+            json_default=str,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
-            entry["trace_id"] = f"{context.trace_id:032x}"
-            entry["span_id"] = f"{context.span_id:016x}"
-        for key in ("operation", "table", "duration_ms"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+            log_data["trace_id"] = f"{context.trace_id:032x}"
+            log_data["span_id"] = f"{context.span_id:016x}"
+
+
+#: uvicorn's loggers: they keep handlers of their own unless told otherwise, and its
+#: access lines would stay plain text beside the app's JSON.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def configure_json_logging(level: int | str = logging.INFO) -> None:
-    """Send every log record to stderr as JSON (replacing the root logger's handlers)."""
+    """Send every log record to stderr as JSON (replacing the root logger's handlers),
+    uvicorn's own (its access lines too) included."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
 
 
 class SlowOperationHook:
