@@ -65,6 +65,8 @@ async def test_a_reference_to_a_missing_row_is_a_foreign_key_conflict(children: 
         await children.create(Child(parent=123456, title="orphan"))
 
     assert isinstance(raised.value, ConflictError)
+    assert raised.value.columns == ("parent_id",)
+    assert "parent_id refers to a row that does not exist" in str(raised.value)
     assert await children.count() == 0
 
 
@@ -74,9 +76,11 @@ async def test_deleting_a_referenced_row_is_refused_and_keeps_it(
     parent = await parents.create(Parent(label="kept"))
     await children.create(Child(parent=parent.id, title="child"))
 
-    with pytest.raises(ForeignKeyViolationError):
+    with pytest.raises(ForeignKeyViolationError) as raised:
         await parents.delete(parent.id)
 
+    assert raised.value.columns == ()  # no field of the request is at fault
+    assert "still referenced from children" in str(raised.value)
     assert await parents.get_by_id(parent.id) == parent
 
 

@@ -140,6 +140,48 @@ _ERROR_BY_FAILURE: dict[Failure, tuple[type[ConflictError | ConstraintViolationE
 }
 
 
+def _foreign_key_violation(diagnosis: Diagnosis, table: Table) -> ForeignKeyViolationError:
+    """Which side broke the reference, from the table's metadata.
+
+    The database names the constraint (PostgreSQL, MariaDB) or nothing (SQLite). A
+    constraint of the table itself means a value refers to a missing row: its columns are
+    the fields at fault. One of another table that refers to this one means the row is
+    still referenced: no field of the request is at fault (PostgreSQL's detail names the
+    referenced key, `id`, which is not). With no name, the table's metadata decides when
+    only one reading is possible.
+    """
+    own = [c for c in table.foreign_key_constraints if c.name is not None]
+    referring = [
+        (other, constraint)
+        for other in (table.metadata.tables.values() if table.metadata is not None else ())
+        for constraint in other.foreign_key_constraints
+        if other is not table and constraint.referred_table is table
+    ]
+    name = diagnosis.constraint
+    mine = [c for c in own if c.name == name] if name else own if not referring else []
+    theirs = (
+        [(o, c) for o, c in referring if c.name == name]
+        if name
+        else (referring if not table.foreign_key_constraints else [])
+    )
+    if len(mine) == 1:
+        columns = tuple(column.key for column in mine[0].columns)
+        return ForeignKeyViolationError(
+            f"{table.name}: {', '.join(columns)} refers to a row that does not exist",
+            table=table.name, constraint=name or str(mine[0].name), columns=columns,
+        )  # fmt: skip
+    if len(theirs) == 1 or (theirs and not name):
+        others = ", ".join(sorted({other.name for other, _ in theirs}))
+        return ForeignKeyViolationError(
+            f"{table.name}: the row is still referenced from {others}",
+            table=table.name, constraint=name,
+        )  # fmt: skip
+    return ForeignKeyViolationError(
+        f"{table.name}: a value refers to a missing row, or the row is still referenced",
+        table=table.name, constraint=name, columns=diagnosis.columns if name is None else (),
+    )  # fmt: skip
+
+
 def _from_diagnosis(diagnosis: Diagnosis, table: Table | None) -> RepositoryError:
     where = table.name if table is not None else "database"
     if diagnosis.failure is Failure.UNAVAILABLE:
@@ -159,6 +201,8 @@ def _from_diagnosis(diagnosis: Diagnosis, table: Table | None) -> RepositoryErro
         return ConcurrencyError(
             f"{where}: the write collided with a concurrent one; retry it", table=_name(table)
         )
+    if diagnosis.failure is Failure.FOREIGN_KEY and table is not None:
+        return _foreign_key_violation(diagnosis, table)
     columns = _constraint_columns(table, diagnosis)
     named = ", ".join(columns) or diagnosis.constraint or "a constraint"
     error_type, message = _ERROR_BY_FAILURE[diagnosis.failure]

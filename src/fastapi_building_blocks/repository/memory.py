@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, ForeignKeyConstraint, Table
 from sqlalchemy.sql import functions
 from sqlalchemy.sql.elements import False_, TextClause, True_
 
@@ -241,7 +241,11 @@ class InMemoryRepository(Repository[E, K]):
             referred = [element.column.key for element in constraint.elements]
             rows = self.database.rows_of(target).values()
             if not any([other[name] for name in referred] == values for other in rows):
-                raise self._reference_error([column.key for column in constraint.columns])
+                columns = tuple(column.key for column in constraint.columns)
+                raise ForeignKeyViolationError(
+                    f"{self.table.name}: {', '.join(columns)} refers to a row that does not exist",
+                    table=self.table.name, constraint=_named(constraint), columns=columns,
+                )  # fmt: skip
 
     def _release(
         self, table: Table, row: Row, plan: builtins.list[tuple[Table, Any, Row | None]]
@@ -267,8 +271,11 @@ class InMemoryRepository(Repository[E, K]):
                         plan.append(
                             (referring, other[key_name], {**other, **dict.fromkeys(columns)})
                         )
-                    else:
-                        raise self._reference_error(columns)
+                    else:  # as the database says it: no field of the request is at fault
+                        raise ForeignKeyViolationError(
+                            f"{table.name}: the row is still referenced from {referring.name}",
+                            table=table.name, constraint=_named(constraint),
+                        )  # fmt: skip
 
     def _remove(self, rows: Iterable[Row]) -> None:
         """Delete `rows` and apply their foreign keys' ON DELETE actions, all or nothing."""
@@ -279,14 +286,6 @@ class InMemoryRepository(Repository[E, K]):
                 plan.append((self.table, row[self._key], None))
         for table, key, replacement in plan:
             self._store(key, replacement, table)
-
-    def _reference_error(self, columns: Sequence[str]) -> ForeignKeyViolationError:
-        return ForeignKeyViolationError(
-            f"{self.table.name}: {', '.join(columns)} refers to a missing row, "
-            "or the row is still referenced",
-            table=self.table.name,
-            columns=columns,
-        )
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -386,3 +385,8 @@ class InMemoryRepository(Repository[E, K]):
         if version is not None:
             changes[version] = self._rows[key][version] + 1
         return copy.deepcopy(self._replace(key, changes))
+
+
+def _named(constraint: ForeignKeyConstraint) -> str | None:
+    """The constraint's name as the database knows it (the naming convention's)."""
+    return constraint.name if isinstance(constraint.name, str) else None
