@@ -168,6 +168,38 @@ def test_the_dashboard_shows_requests_latency_database_pool_and_errors() -> None
         assert panel["datasource"]["uid"] in uids
 
 
+def test_the_stack_takes_no_host_port_make_run_or_make_test_uses(
+    services: dict[str, Any],
+) -> None:
+    host_ports = {
+        int(str(port).split(":")[0])
+        for service in services.values()
+        for port in service.get("ports", [])
+        if ":" in str(port)
+    }
+
+    assert not host_ports & {8000, 5432, 3306}
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp(services: dict[str, Any]) -> None:
+    check = " ".join(services["postgres"]["healthcheck"]["test"])
+
+    assert "pg_isready -h 127.0.0.1" in check
+
+
+def test_the_service_reports_its_readiness_as_its_health(services: dict[str, Any]) -> None:
+    check = " ".join(services["app"]["healthcheck"]["test"])
+
+    assert "/health/ready" in check
+
+
+def test_the_build_context_leaves_out_the_local_environment() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+
+    for local in (".venv", "*.db", ".git"):
+        assert local in ignored
+
+
 def test_the_image_serves_on_the_published_port_after_migrating(services: dict[str, Any]) -> None:
     dockerfile = (ROOT / "example_service/Dockerfile").read_text()
     command = re.search(r"^CMD (.*)$", dockerfile, re.MULTILINE)
@@ -176,5 +208,6 @@ def test_the_image_serves_on_the_published_port_after_migrating(services: dict[s
     assert "alembic -c example_service/alembic.ini upgrade head" in command.group(1)
     assert "--port 8000" in command.group(1)
     assert 8000 in published_ports(services["app"])
+    assert re.search(r"uvicorn==[\d.]+ alembic==[\d.]+", dockerfile)  # pinned
     for source in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (ROOT / source).exists()

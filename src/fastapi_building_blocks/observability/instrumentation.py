@@ -14,20 +14,25 @@ from opentelemetry.trace import TracerProvider
 
 from ..database import SQLAlchemySession
 
+#: Requests that get no span: probes and scrapes, polled every few seconds.
+UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
+
 
 def instrument_app(
     app: Any,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    untraced: Iterable[str] = UNTRACED_PATHS,
 ) -> None:
-    """One server span per HTTP request, parent of every operation span inside it."""
+    """One server span per HTTP request, parent of every operation span inside it;
+    none for the `untraced` paths."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
-        excluded_urls="/metrics,/health/live,/health/ready",
+        excluded_urls=",".join(untraced),
     )
 
 
