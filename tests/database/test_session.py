@@ -510,3 +510,21 @@ async def test_ping_gives_up_after_its_own_timeout(tmp_path: Path) -> None:
 def test_the_driver_path_can_be_switched_off() -> None:
     assert SQLAlchemySession("sqlite+aiosqlite://").driver_path is not None
     assert SQLAlchemySession("sqlite+aiosqlite://", use_driver_path=False).driver_path is None
+
+
+async def test_a_postgresql_connection_used_after_it_closed_is_unavailable_not_refused() -> None:
+    # asyncpg's own "connection is closed" (an InterfaceError with no SQLSTATE) is what a
+    # unit of work meets on a connection the server killed: a 503, never a 500.
+    session = SQLAlchemySession(POSTGRESQL_URL)
+    async with session.connection() as connection:
+        driver = driver_connection(connection)
+        await driver.close()
+        with pytest.raises(Exception) as raised:
+            await driver.fetch("SELECT 1")
+        await connection.invalidate()
+    await session.disconnect()
+
+    translated = translate_error(raised.value, session.dialect, None)
+
+    assert "connection is closed" in str(raised.value)
+    assert isinstance(translated, DatabaseUnavailableError)

@@ -145,7 +145,7 @@ class PostgreSQLDialect(Dialect):
         driver_error = error.__cause__ or error
         sqlstate = getattr(driver_error, "sqlstate", None) or getattr(error, "sqlstate", None)
         if sqlstate is None:
-            return None
+            return Diagnosis(Failure.UNAVAILABLE) if _closed(driver_error) else None
         failure = _FAILURE_BY_SQLSTATE.get(sqlstate)
         if failure is None and sqlstate.startswith("08"):  # connection_exception class
             failure = Failure.UNAVAILABLE
@@ -157,6 +157,14 @@ class PostgreSQLDialect(Dialect):
         key_columns = first_match(r"Key \(([^)]*)\)=", detail)
         columns = (column,) if column else quoted_names(key_columns) if key_columns else ()
         return Diagnosis(failure, constraint=constraint, columns=columns)
+
+
+def _closed(error: BaseException) -> bool:
+    """asyncpg's own check before using a connection the server closed: the connection
+    is gone, as a 08 SQLSTATE would say (its InterfaceError carries none)."""
+    import asyncpg
+
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
 
 
 class AsyncpgPath(DriverPath):
