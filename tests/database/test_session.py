@@ -519,12 +519,11 @@ async def test_a_postgresql_connection_used_after_it_closed_is_unavailable_not_r
     async with session.connection() as connection:
         driver = driver_connection(connection)
         await driver.close()
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(Exception, match="connection is closed") as raised:
             await driver.fetch("SELECT 1")
         await connection.invalidate()
     await session.disconnect()
 
     translated = translate_error(raised.value, session.dialect, None)
 
-    assert "connection is closed" in str(raised.value)
     assert isinstance(translated, DatabaseUnavailableError)
