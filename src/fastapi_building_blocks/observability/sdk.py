@@ -33,13 +33,12 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
-    MetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from ..errors import ConfigurationError
 from ..operations import add_hook
@@ -70,10 +69,10 @@ def configure_opentelemetry(*, prometheus: bool = True) -> Telemetry | None:
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     resource = Resource.create()
     tracer_provider = TracerProvider(resource=resource)
-    for span_exporter in _span_exporters():
+    for span_exporter in _exporters("TRACES"):
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     readers: list[MetricReader] = [
-        PeriodicExportingMetricReader(exporter) for exporter in _metric_exporters()
+        PeriodicExportingMetricReader(exporter) for exporter in _exporters("METRICS")
     ]
     if prometheus:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -116,44 +115,31 @@ def _protocol() -> str:
     return protocol
 
 
-def _span_exporters() -> list[SpanExporter]:
-    exporters: list[SpanExporter] = []
-    for name in _exporter_names("TRACES"):
-        if name == "console":
-            exporters.append(ConsoleSpanExporter())
-        elif _protocol() == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            exporters.append(OTLPSpanExporter())
-        else:
-            exporters.append(_http_exporter("trace_exporter", "OTLPSpanExporter"))
-    return exporters
+#: Per signal: the console exporter, and the OTLP exporter's module and class (the same
+#: names in the gRPC and the HTTP package).
+_EXPORTERS: dict[str, tuple[type[Any], str, str]] = {
+    "TRACES": (ConsoleSpanExporter, "trace_exporter", "OTLPSpanExporter"),
+    "METRICS": (ConsoleMetricExporter, "metric_exporter", "OTLPMetricExporter"),
+}
 
 
-def _metric_exporters() -> list[MetricExporter]:
-    exporters: list[MetricExporter] = []
-    for name in _exporter_names("METRICS"):
-        if name == "console":
-            exporters.append(ConsoleMetricExporter())
-        elif _protocol() == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                OTLPMetricExporter,
-            )
-
-            exporters.append(OTLPMetricExporter())
-        else:
-            exporters.append(_http_exporter("metric_exporter", "OTLPMetricExporter"))
-    return exporters
+def _exporters(signal: str) -> list[Any]:
+    console, module, name = _EXPORTERS[signal]
+    return [
+        console() if chosen == "console" else _otlp_exporter(module, name)
+        for chosen in _exporter_names(signal)
+    ]
 
 
-def _http_exporter(module: str, name: str) -> Any:
+def _otlp_exporter(module: str, name: str) -> Any:
     from importlib import import_module
 
+    transport = "grpc" if _protocol() == "grpc" else "http"
     try:
-        exporter_module = import_module(f"opentelemetry.exporter.otlp.proto.http.{module}")
+        exporter_module = import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}")
     except ModuleNotFoundError:
         raise ConfigurationError(
-            "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf needs "
-            "pip install opentelemetry-exporter-otlp-proto-http"
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={_protocol()} needs "
+            f"pip install opentelemetry-exporter-otlp-proto-{transport}"
         ) from None
     return getattr(exporter_module, name)()
