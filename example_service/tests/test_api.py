@@ -30,7 +30,7 @@ async def test_each_resource_says_where_its_new_rows_live(client: httpx.AsyncCli
 async def test_the_service_is_ready_once_migrated(client: httpx.AsyncClient) -> None:
     ready = await client.get("/health/ready")
 
-    assert ready.json() == {"status": "ok", "databases": {"default": "ok"}}
+    assert ready.json()["databases"]["default"]["status"] == "ok"
 
 
 async def test_a_bad_request_is_a_problem_document(client: httpx.AsyncClient) -> None:

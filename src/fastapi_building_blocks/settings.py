@@ -1,20 +1,30 @@
-"""Database settings as pydantic models, for a service's own pydantic-settings class.
+"""Database settings from the environment: one database or many, by name.
 
-    class Settings(BaseSettings):
-        model_config = SettingsConfigDict(env_nested_delimiter="__")
-        database: DatabaseSettings = DatabaseSettings()   # DATABASE__URL, DATABASE__POOL_SIZE
+    settings = DatabasesSettings()       # DATABASE_URL, DATABASES__<name>__URL, ...
+    async with open_databases(app, settings): ...
 
-or flatten it: `database_url: SecretStr` and `DatabaseSettings(url=settings.database_url)`.
-The URL is a `SecretStr`: its password never shows in a repr, a log line or a dump.
+- `DATABASE_URL` is the database named "default"; `DATABASES__<name>__URL` names others,
+  with any option of `DatabaseSettings` beside it (`DATABASES__analytics__POOL_SIZE=20`,
+  `DATABASES__analytics__STATEMENT_TIMEOUT=5`).
+- The split style works too, for the default (`DB_TYPE`, `DB_HOST`, `DB_PORT`, `DB_USER`,
+  `DB_PASSWORD`, `DB_NAME`) and per name (`DATABASES__users_db__DB_TYPE=postgres`, ...):
+  it becomes the same URL. `DB_TYPE` is postgres, mysql, mariadb, sqlite or mssql.
+- Every URL and password is a `SecretStr`: never shown in a repr, a log line or a dump.
+
+A service extends `DatabasesSettings` with its own fields, or uses `DatabaseSettings`
+(one database) inside its own pydantic-settings class.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 from .database import SQLAlchemySession
 from .database.session import CONNECT_TIMEOUT_SECONDS, PING_TIMEOUT_SECONDS
 from .dialects import DEFAULT_ENGINE_OPTIONS as DEFAULTS
+from .errors import ConfigurationError
 
 
 class DatabaseSettings(BaseModel):
@@ -53,3 +63,105 @@ class DatabaseSettings(BaseModel):
             ping_timeout=self.ping_timeout,
             use_driver_path=self.use_driver_path,
         )
+
+
+#: DB_TYPE → the URL scheme of the package's driver for it.
+SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+    "sqlite": "sqlite+aiosqlite",
+    "mssql": "mssql+aioodbc",
+    "sqlserver": "mssql+aioodbc",
+}
+DEFAULT = "default"
+
+
+class DatabaseParts(BaseModel):
+    """The split style: a URL spelled out field by field (the design notes' DB_TYPE, ...)."""
+
+    db_type: str | None = None
+    db_host: str | None = None
+    db_port: int | None = Field(None, ge=1, le=65535)
+    db_user: str | None = None
+    db_password: SecretStr | None = None
+    db_name: str | None = None
+
+    def spelled_url(self) -> SecretStr | None:
+        """The URL these parts spell, None when none is given."""
+        if self.db_type is None:
+            if any(getattr(self, name) is not None for name in self._parts()):
+                raise ValueError("DB_HOST, DB_NAME, ... need DB_TYPE beside them")
+            return None
+        scheme = SCHEMES.get(self.db_type.strip().lower())
+        if scheme is None:
+            raise ValueError(
+                f"unknown DB_TYPE {self.db_type!r}: use one of {', '.join(sorted(SCHEMES))}"
+            )
+        if scheme.startswith("sqlite"):
+            return SecretStr(f"{scheme}:///{self.db_name or ':memory:'}")
+        password = self.db_password.get_secret_value() if self.db_password else None
+        return SecretStr(
+            URL.create(
+                scheme, self.db_user, password, self.db_host, self.db_port, self.db_name
+            ).render_as_string(hide_password=False)
+        )
+
+    @staticmethod
+    def _parts() -> tuple[str, ...]:
+        return ("db_host", "db_port", "db_user", "db_password", "db_name")
+
+
+class NamedDatabaseSettings(DatabaseParts, DatabaseSettings):
+    """One named database: a URL, or its parts, and every session option. An option it
+    does not know (a typo, or one this version lacks) fails at startup, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr | None = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NamedDatabaseSettings:
+        spelled = self.spelled_url()
+        if spelled is not None and self.url is not None:
+            raise ValueError("give the URL or its DB_* parts, not both")
+        self.url = self.url or spelled
+        return self
+
+    def session(self) -> SQLAlchemySession:
+        if self.url is None:
+            raise ConfigurationError("no URL: set URL, or DB_TYPE and its parts")
+        return DatabaseSettings.session(self)
+
+
+class DatabasesSettings(DatabaseParts, BaseSettings):
+    """Every database of a service, from the environment (see the module's docstring)."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", env_file=".env", extra="ignore")
+
+    database_url: SecretStr | None = None
+    databases: dict[str, NamedDatabaseSettings] = {}
+
+    @model_validator(mode="after")
+    def _the_default(self) -> DatabasesSettings:
+        spelled = self.spelled_url()
+        if spelled is not None and self.database_url is not None:
+            raise ValueError("give DATABASE_URL or DB_TYPE and its parts, not both")
+        primary = self.database_url or spelled
+        if primary is not None:
+            named = self.databases.get(DEFAULT, NamedDatabaseSettings())
+            if named.url is not None:
+                raise ValueError("DATABASE_URL and DATABASES__default__URL both name the default")
+            self.databases[DEFAULT] = named.model_copy(update={"url": primary})
+        for name, database in self.databases.items():
+            if database.url is None:
+                raise ValueError(f"database {name!r} has options but no URL (or DB_TYPE)")
+        return self
+
+    def sessions(self) -> dict[str, SQLAlchemySession]:
+        """A session per configured database, by name (nothing connects yet)."""
+        try:
+            return {name: database.session() for name, database in self.databases.items()}
+        except ConfigurationError as error:
+            raise ConfigurationError(f"databases: {error}") from error

@@ -198,5 +198,5 @@ async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_
     assert [response.status_code for response in during] == [503, 503, 503]
     assert all(response.headers["retry-after"] for response in during)
     assert ready.status_code == 503
-    assert ready.json()["databases"] == {"default": "unavailable"}
+    assert ready.json()["databases"] == {"default": {"status": "unavailable"}}
     assert recovered is not None, "no 2xx within 2 s of the server's return"

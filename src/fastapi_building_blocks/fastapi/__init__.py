@@ -20,6 +20,7 @@ from .dependencies import (
     open_databases,
     repository,
     repository_in_unit_of_work,
+    unit_of_work,
 )
 from .docs import install_offline_docs
 from .filter_language import parse_filters
@@ -49,4 +50,5 @@ __all__ = [
     "problem_responses",
     "repository",
     "repository_in_unit_of_work",
+    "unit_of_work",
 ]

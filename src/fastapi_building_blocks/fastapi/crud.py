@@ -26,7 +26,9 @@ from pydantic import BaseModel, create_model
 
 from ..repository.cursor import MAX_CURSOR_LENGTH
 from ..repository.values import python_type_of
+from ..settings import DEFAULT
 from .dependencies import built_repository_type
+from .dependencies import repository as repository_dependency
 from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
 
@@ -137,13 +139,20 @@ def crud_router(
     to_entity: Callable[[Any, BaseModel], Any] | None = None,
     to_changes: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None,
     tags: list[str | Any] | None = None,
+    database: str | None = None,
 ) -> APIRouter:
-    """Routes for one resource; `repository` is a `Depends` (see `dependencies`).
+    """Routes for one resource. `repository` is a `Depends` (see `dependencies`), or a
+    repository class, built per request on `database` ("default" unless named): the
+    router's database is the code's choice.
 
     PATCH writes only the fields the body names, in one statement (`update_fields`);
     `to_changes(repo, changes)` may apply the domain's rules to them first (as
     `to_entity(repo, body)` builds the entity a POST creates).
     """
+    if isinstance(repository, type):
+        repository = repository_dependency(repository, database or DEFAULT)
+    elif database is not None:
+        raise TypeError("database= goes with a repository class; a Depends names its own")
     router = APIRouter(prefix=prefix, tags=tags)
     update = _without_nulls(update, read)
     repository_type = built_repository_type(repository)

@@ -1,9 +1,11 @@
 """Liveness and readiness: the first says the process answers, the second that every
-configured database does, each within its session's ping timeout."""
+configured database does, by name, each within its session's ping timeout, with its
+latency and, where migrations are named, its schema up to date."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -20,19 +22,23 @@ router = APIRouter(prefix="/health", tags=["health"])
 _UNCHECKED = object()
 
 
-async def _check(session: SQLAlchemySession, expected: object) -> str:
-    """ "ok", or what is wrong with the database: unreachable, or its schema behind."""
+async def _check(session: SQLAlchemySession, expected: object) -> dict[str, object]:
+    """The database's status ("ok", unreachable, or its schema behind) and how long its
+    ping took."""
+    started = time.perf_counter()
     try:
         await session.ping()
+        latency = {"latency_ms": round((time.perf_counter() - started) * 1000, 2)}
         if expected is _UNCHECKED:
-            return "ok"
+            return {"status": "ok", **latency}
         async with asyncio.timeout(session.ping_timeout):
             current = await current_revision(session)
     except (RepositoryError, SQLAlchemyError, TimeoutError):
-        return "unavailable"
+        return {"status": "unavailable"}
     if current != expected:
-        return f"schema at revision {current or 'none'}, migrations at {expected}: migrate it"
-    return "ok"
+        behind = f"schema at revision {current or 'none'}, migrations at {expected}: migrate it"
+        return {"status": behind, **latency}
+    return {"status": "ok", **latency}
 
 
 @router.get("/live", summary="The process answers")
@@ -53,7 +59,9 @@ async def ready(request: Request) -> dict[str, object] | JSONResponse:
         *(_check(session, expected.get(name, _UNCHECKED)) for name, session in databases.items())
     )
     status = dict(zip(databases, outcomes, strict=True))
-    failed = [f"{name} {outcome}" for name, outcome in status.items() if outcome != "ok"]
+    failed = [
+        f"{name} {check['status']}" for name, check in status.items() if check["status"] != "ok"
+    ]
     if failed:
         response = problem(503, "Service Unavailable", "; ".join(failed), databases=status)
         response.headers["Retry-After"] = str(DatabaseUnavailableError.retry_after_seconds)
