@@ -34,9 +34,9 @@ class UserIn(BaseModel):
 
 def create_app() -> FastAPI:
     # The same variable sizes the example service's pool: the bench gives both the same.
-    pool_size = int(os.environ.get("DATABASE_POOL_SIZE", "5"))
+    pool_size = int(os.environ.get("DATABASES__DEFAULT__POOL_SIZE", "10"))
     engine = create_async_engine(
-        os.environ["DATABASE_URL"], pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        os.environ["DATABASE_URL"], pool_size=pool_size, max_overflow=0, pool_pre_ping=True
     )
 
     @asynccontextmanager

@@ -46,7 +46,7 @@ def _migrate(url: str) -> None:
 def _serve(factory: str, url: str, pool_size: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     environment = {
-        **os.environ, "DATABASE_URL": url, "DATABASE_POOL_SIZE": str(pool_size),
+        **os.environ, "DATABASE_URL": url, "DATABASES__DEFAULT__POOL_SIZE": str(pool_size),
         "TELEMETRY": "false", "JSON_LOGS": "false",
     }  # fmt: skip
     process = subprocess.Popen(

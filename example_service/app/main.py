@@ -64,19 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = settings.database().session()
+        databases = settings.sessions()
         uninstrument: Callable[[], None] = _nothing
         if settings.telemetry:
-            from .telemetry import instrument_database
+            from .telemetry import instrument_databases
 
-            uninstrument = instrument_database(database, settings.statement_spans)
+            uninstrument = instrument_databases(databases.values(), settings.statement_spans)
         slow = SlowOperationHook(settings.slow_operation_seconds)
         add_hook(slow)
         try:
             # The schema comes from migrations (`make run` applies them), not from here;
             # readiness fails while the database is behind them.
             revisions = {"default": head_revision(ALEMBIC_INI)}
-            async with open_databases(app, {"default": database}, revisions=revisions):
+            async with open_databases(app, databases, revisions=revisions):
                 yield
         finally:
             remove_hook(slow)

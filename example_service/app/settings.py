@@ -1,23 +1,22 @@
-"""Service settings from the environment (or a .env file): DATABASE_URL switches databases."""
+"""Service settings from the environment (or a .env file): DATABASE_URL switches databases.
+
+The databases are the package's `DatabasesSettings`: DATABASE_URL (or DB_TYPE, DB_HOST,
+...) is "default", DATABASES__<name>__URL names more, and each takes its options by name
+(DATABASES__default__POOL_SIZE=20, DATABASES__default__STATEMENT_TIMEOUT=5). URLs and
+passwords are secrets: never in a repr or a dump of the settings.
+"""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
 
-from fastapi_building_blocks.dialects import DEFAULT_ENGINE_OPTIONS
-from fastapi_building_blocks.settings import DatabaseSettings
+from fastapi_building_blocks.settings import DatabasesSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class Settings(DatabasesSettings):
+    #: With nothing configured, an SQLite file beside the process.
+    default_url: ClassVar[str | None] = "sqlite+aiosqlite:///./example.db"
 
-    #: sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql or mssql+aioodbc. A secret: its
-    #: password never shows in a repr or a dump of the settings.
-    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./example.db")
-    database_pool_size: int = DEFAULT_ENGINE_OPTIONS.pool_size
-    #: Seconds a statement may run, or wait for a lock, before the database cancels it.
-    database_statement_timeout: float = 30.0
     #: Request bodies above this many bytes are refused with 413.
     max_body_bytes: int = 1_048_576
     #: OpenTelemetry from the OTEL_* variables, and Prometheus metrics at /metrics.
@@ -29,10 +28,3 @@ class Settings(BaseSettings):
     json_logs: bool = True
     #: Database operations slower than this are logged as warnings.
     slow_operation_seconds: float = 0.5
-
-    def database(self) -> DatabaseSettings:
-        return DatabaseSettings(
-            url=self.database_url,
-            pool_size=self.database_pool_size,
-            statement_timeout=self.database_statement_timeout,
-        )

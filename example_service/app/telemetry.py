@@ -4,7 +4,7 @@ Metrics are also served for Prometheus at /metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI
 
@@ -27,14 +27,16 @@ def instrument(app: FastAPI) -> None:
     serve_prometheus_metrics(app)
 
 
-def instrument_database(
-    session: SQLAlchemySession, statement_spans: bool = False
+def instrument_databases(
+    sessions: Iterable[SQLAlchemySession], statement_spans: bool = False
 ) -> Callable[[], None]:
     """Pool metrics, and statement spans if asked; returns the undo for shutdown."""
     telemetry = configure_opentelemetry()
     if telemetry is None:
         return lambda: None
-    telemetry.pool_metrics.watch(session)
+    sessions = list(sessions)
+    for session in sessions:
+        telemetry.pool_metrics.watch(session)
     if not statement_spans:
         return lambda: None
-    return instrument_sessions([session])
+    return instrument_sessions(sessions)

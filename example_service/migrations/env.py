@@ -15,13 +15,18 @@ from fastapi_building_blocks.migrations import (
     process_revision_directives,
     render_item,
 )
+from fastapi_building_blocks.settings import DEFAULT
 
 MIGRATION_TIMEOUT_SECONDS = 3600.0
 
 
 def database_url() -> str:
     given = context.get_x_argument(as_dictionary=True).get("url")
-    return given or Settings().database_url.get_secret_value()
+    if given:
+        return given
+    default = Settings().databases[DEFAULT].url
+    assert default is not None  # the settings refuse a database without one
+    return default.get_secret_value()
 
 
 def run_offline() -> None:

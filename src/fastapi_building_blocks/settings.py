@@ -17,6 +17,8 @@ A service extends `DatabasesSettings` with its own fields, or uses `DatabaseSett
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
@@ -140,6 +142,10 @@ class DatabasesSettings(DatabaseParts, BaseSettings):
 
     model_config = SettingsConfigDict(env_nested_delimiter="__", env_file=".env", extra="ignore")
 
+    #: The default database when the environment names none (a subclass's choice, e.g. an
+    #: SQLite file so the service starts with nothing configured).
+    default_url: ClassVar[str | None] = None
+
     database_url: SecretStr | None = None
     databases: dict[str, NamedDatabaseSettings] = {}
 
@@ -148,9 +154,11 @@ class DatabasesSettings(DatabaseParts, BaseSettings):
         spelled = self.spelled_url()
         if spelled is not None and self.database_url is not None:
             raise ValueError("give DATABASE_URL or DB_TYPE and its parts, not both")
+        named = self.databases.get(DEFAULT, NamedDatabaseSettings())
         primary = self.database_url or spelled
+        if primary is None and named.url is None and self.default_url is not None:
+            primary = SecretStr(self.default_url)
         if primary is not None:
-            named = self.databases.get(DEFAULT, NamedDatabaseSettings())
             if named.url is not None:
                 raise ValueError("DATABASE_URL and DATABASES__default__URL both name the default")
             self.databases[DEFAULT] = named.model_copy(update={"url": primary})

@@ -215,3 +215,18 @@ async def test_a_database_a_route_names_but_nobody_configured_stops_the_start(
     with pytest.raises(ConfigurationError, match="'archive' \\(used by /archive\\)"):
         async with open_databases(app, DatabasesSettings()):
             pass
+
+
+def test_a_services_own_default_yields_to_whatever_the_environment_names(
+    environment: SetEnv,
+) -> None:
+    from example_service.app.settings import Settings
+
+    unconfigured = Settings().databases["default"].url
+    environment(**parts_of(MARIADB_URL, ""))
+    configured = Settings().databases["default"].url
+
+    assert unconfigured is not None
+    assert unconfigured.get_secret_value() == "sqlite+aiosqlite:///./example.db"
+    assert configured is not None
+    assert configured.get_secret_value().startswith("mysql+aiomysql://")

@@ -21,6 +21,7 @@ from example_service.app.infrastructure.tables import posts, users
 from example_service.app.main import create_app
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.settings import NamedDatabaseSettings
 from tests.servers.disposable import DisposableMariaDB, DisposablePostgres
 from tests.service.conftest import migrate
 from tests.service.test_users_api import USERS, person
@@ -65,7 +66,7 @@ async def service(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     await migrate(server.instance.url)
     settings = Settings(
         database_url=server.instance.url,
-        database_statement_timeout=STATEMENT_TIMEOUT,
+        databases={"default": NamedDatabaseSettings(statement_timeout=STATEMENT_TIMEOUT)},
         telemetry=False,
         json_logs=False,
     )
