@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 run: migrate
 	$(BIN)/uvicorn --factory example_service.app.main:create_app --host 127.0.0.1 --port $(PORT)
 
+# Every database the service has migrations for (alembic.ini's sections), to its head.
 migrate: $(STAMP)
-	$(ALEMBIC) upgrade head
+	$(BIN)/python -m fastapi_building_blocks migrate example_service/alembic.ini
 
 # init.sql (the demo stack's PostgreSQL schema) is generated from the migrations.
 init-sql: $(STAMP)

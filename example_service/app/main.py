@@ -18,7 +18,7 @@ from fastapi_building_blocks.fastapi import (
     install_problem_handlers,
     open_databases,
 )
-from fastapi_building_blocks.migrations import head_revision
+from fastapi_building_blocks.migrations import head_revisions
 from fastapi_building_blocks.observability import (
     SlowOperationHook,
     add_hook,
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             # The schema comes from migrations (`make run` applies them), not from here;
             # readiness fails while the database is behind them.
-            revisions = {"default": head_revision(ALEMBIC_INI)}
+            revisions = head_revisions(ALEMBIC_INI)
             async with open_databases(app, databases, revisions=revisions):
                 yield
         finally:

@@ -1,5 +1,5 @@
-"""`python -m fastapi_building_blocks new-service NAME --path DIR` (see `scaffold`)."""
+"""`python -m fastapi_building_blocks new-service ...` / `migrate ...` (see `cli`)."""
 
-from .scaffold import main
+from .cli import main
 
 main()

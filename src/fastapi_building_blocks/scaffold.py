@@ -12,7 +12,6 @@ checkout uses the repository's own `example_service/`.
 
 from __future__ import annotations
 
-import argparse
 import keyword
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ run: migrate
 \t$(PYTHON) -m uvicorn --factory {name}.app.main:create_app --host 127.0.0.1 --port $(PORT)
 
 migrate:
-\t$(ALEMBIC) upgrade head
+\t$(PYTHON) -m fastapi_building_blocks migrate {name}/alembic.ini
 
 # After changing {name}/app/infrastructure/tables.py: make revision MESSAGE="add orders"
 revision:
@@ -113,18 +112,3 @@ def new_service(name: str, path: Path) -> Path:
     (path / "pyproject.toml").write_text(PYPROJECT.format(name=name, dashed=dashed))
     (path / ".gitignore").write_text(GITIGNORE)
     return target
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fastapi_building_blocks")
-    commands = parser.add_subparsers(dest="command", required=True)
-    new = commands.add_parser("new-service", help="a new service, made from the example")
-    new.add_argument("name", help="its Python package name, e.g. orders_service")
-    new.add_argument("--path", type=Path, help="where to write it (default: ./NAME)")
-    options = parser.parse_args(argv)
-    path = options.path or Path(options.name)
-    try:
-        new_service(options.name, path)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        parser.exit(2, f"new-service: {error}\n")
-    print(f"{options.name}: written to {path}; cd {path} && make run")
