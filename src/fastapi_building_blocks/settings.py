@@ -49,6 +49,10 @@ class DatabaseSettings(BaseModel):
     ping_timeout: float = Field(PING_TIMEOUT_SECONDS, gt=0)
     #: Hot statements straight through the driver (see `dialects.driver_path`).
     use_driver_path: bool = True
+    #: Read replicas: reads outside a unit of work go to one that has replayed this
+    #: context's writes (see `database.replicas`); JSON in the environment,
+    #: DATABASES__<name>__REPLICA_URLS='["postgresql+asyncpg://..."]'.
+    replica_urls: list[SecretStr] = []
 
     def session(self) -> SQLAlchemySession:
         return SQLAlchemySession(
@@ -64,6 +68,7 @@ class DatabaseSettings(BaseModel):
             connect_timeout=self.connect_timeout,
             ping_timeout=self.ping_timeout,
             use_driver_path=self.use_driver_path,
+            replica_urls=[replica.get_secret_value() for replica in self.replica_urls],
         )
 
 

@@ -170,6 +170,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
                         "not be stored; read them back before writing again"
                     ) from error
                 raise translated from error
+            await self.session.remember_write(connection)  # never raises
         await self._run_callbacks()
 
     async def rollback(self) -> None:

@@ -62,6 +62,8 @@ SQL
     if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = '$db'\"" | grep -q 1; then
       "${psql[@]}" "createdb -O $TEST_USER -E UTF8 -T template0 --lc-collate=C --lc-ctype=C $db"
     fi
+    # The replica tests hold the replica behind the primary (the grant reaches it by WAL).
+    "${psql[@]}" "psql -q -d $db -c 'GRANT EXECUTE ON FUNCTION pg_wal_replay_pause(), pg_wal_replay_resume() TO $TEST_USER'"
   done
 }
 
@@ -87,7 +89,32 @@ start_mariadb() {
   as_root mariadb -e "$statements"
 }
 
+start_postgresql_replica() {
+  # A streaming replica of the test server on port 5433, for the read-replica tests: a
+  # base backup of the primary (which already ships WAL to standbys: Debian's defaults),
+  # started as a hot standby. Made once; started again when it is not answering.
+  pg_isready -q -h 127.0.0.1 -p 5433 && return 0
+  local version replica
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  replica=/var/lib/postgresql/$version/fbb-replica
+  if [ ! -f "$replica/standby.signal" ]; then
+    as_root rm -rf "$replica"
+    as_root su postgres -c "pg_basebackup -D $replica -R -X stream -c fast"
+    as_root su postgres -c "cat > $replica/postgresql.conf" <<CONF
+port = 5433
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '/var/run/postgresql'
+hot_standby = on
+CONF
+    as_root su postgres -c "cp /etc/postgresql/$version/main/pg_hba.conf $replica/pg_hba.conf"
+  fi
+  echo "ensure.sh: starting the PostgreSQL replica on port 5433"
+  as_root su postgres -c "/usr/lib/postgresql/$version/bin/pg_ctl -D $replica -l $replica/server.log -w start" >/dev/null
+  wait_for "PostgreSQL replica" pg_isready -h 127.0.0.1 -p 5433
+}
+
 install_packages
 start_postgresql
+start_postgresql_replica
 start_mariadb
-echo "ensure.sh: PostgreSQL and MariaDB are ready"
+echo "ensure.sh: PostgreSQL (and its replica) and MariaDB are ready"

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Self
@@ -27,6 +27,7 @@ from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_n
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
+from .replicas import ReplicaSet
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
@@ -129,6 +130,7 @@ class SQLAlchemySession(DatabaseSession):
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         ping_timeout: float = PING_TIMEOUT_SECONDS,
         use_driver_path: bool = True,
+        replica_urls: Sequence[URL | str] = (),
     ) -> None:
         parsed = _parse_url(url)
         self.dialect = dialect_named(parsed.get_backend_name())
@@ -193,6 +195,19 @@ class SQLAlchemySession(DatabaseSession):
         self.pending_requests = 0
         self.connect_timeout = connect_timeout
         self.ping_timeout = ping_timeout
+        replicas = [
+            SQLAlchemySession(
+                replica, pool_size=pool_size, max_overflow=max_overflow,
+                pool_timeout=pool_timeout, pool_recycle=pool_recycle,
+                pool_pre_ping=pool_pre_ping, ping_after_idle_seconds=ping_after_idle_seconds,
+                echo=echo, connect_args=connect_args, statement_timeout=statement_timeout,
+                connect_timeout=connect_timeout, ping_timeout=ping_timeout,
+                use_driver_path=use_driver_path,
+            )
+            for replica in replica_urls
+        ]  # fmt: skip
+        #: Where reads outside a unit of work go when the database has replicas.
+        self.replica_set = ReplicaSet.of(self, replicas) if replicas else None
 
     def _pinging_engine(self, arguments: dict[str, Any]) -> AsyncEngine:
         """An engine without a pool for `ping`: a health check never queues behind requests.
@@ -359,10 +374,22 @@ class SQLAlchemySession(DatabaseSession):
                 delay = min(delay * 2, CONNECT_MAX_BACKOFF_SECONDS)
             else:
                 logger.info("connected to %s", mask_url(self.url))
+                await self._connect_replicas()
                 return
+
+    async def _connect_replicas(self) -> None:
+        """A replica that does not answer now gets no reads until it does: the primary
+        serves them meanwhile, so it does not stop the start."""
+        for replica in self.replica_set.replicas if self.replica_set else ():
+            try:
+                await replica.session.ping()
+            except DatabaseUnavailableError as error:
+                replica.failed(error)
 
     async def disconnect(self) -> None:
         """Close every pooled connection; the session can connect again later."""
+        for replica in self.replica_set.replicas if self.replica_set else ():
+            await replica.session.disconnect()
         await self.engine.dispose()
         if self._ping_engine is not self.engine:
             await self._ping_engine.dispose()
@@ -408,15 +435,26 @@ class SQLAlchemySession(DatabaseSession):
     # -- connections ------------------------------------------------------------------
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        if self.replica_set is not None:
+            return _ReplicaRead(self, self.replica_set)
+        return self._primary_read()
+
+    def _primary_read(self) -> _Checkout:
         return _Checkout(self, self._single_statement_engine or self.engine, begin=False)
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._single_statement_engine is None:
-            return _Checkout(self, self.engine, begin=True)
-        return _Checkout(self, self._single_statement_engine, begin=False)
+            return _Checkout(self, self.engine, begin=True, written=self.remember_write)
+        return _Checkout(self, self._single_statement_engine, begin=False,
+                         written=self.remember_write)  # fmt: skip
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return _Checkout(self, self.engine, begin=True)
+        return _Checkout(self, self.engine, begin=True, written=self.remember_write)
+
+    async def remember_write(self, connection: AsyncConnection) -> None:
+        """After a committed write: what reads in this context wait for on a replica."""
+        if self.replica_set is not None:
+            await self.replica_set.remember_write(connection)
 
     async def checkout(self) -> AsyncConnection:
         """A connection to hold across several statements (a unit of work's); close it after."""
@@ -442,12 +480,20 @@ class _Checkout:
     `db.client.connection.pending_requests` needs one.
     """
 
-    __slots__ = ("_begin", "_connection", "_engine", "_session")
+    __slots__ = ("_begin", "_connection", "_engine", "_session", "_written")
 
-    def __init__(self, session: SQLAlchemySession, engine: AsyncEngine, *, begin: bool) -> None:
+    def __init__(
+        self,
+        session: SQLAlchemySession,
+        engine: AsyncEngine,
+        *,
+        begin: bool,
+        written: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
         self._session = session
         self._engine = engine
         self._begin = begin
+        self._written = written
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncConnection:
@@ -478,5 +524,51 @@ class _Checkout:
         try:
             if exc_type is None and self._begin and connection.in_transaction():
                 await connection.commit()
+            if exc_type is None and self._written is not None:
+                await self._written(connection)
         finally:
             await connection.close()  # rolls back whatever is still open
+
+
+class _ReplicaRead:
+    """A read on a replica that has replayed this context's writes, else the primary."""
+
+    __slots__ = ("_inner", "_replicas", "_session")
+
+    def __init__(self, session: SQLAlchemySession, replicas: ReplicaSet) -> None:
+        self._session, self._replicas = session, replicas
+        self._inner: _Checkout | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        replicas = self._replicas
+        for replica in replicas.candidates():
+            checkout = replica.session._primary_read()
+            try:
+                connection = await checkout.__aenter__()
+            except Exception as error:  # unreachable, refused: the next one, or the primary
+                replica.failed(error)
+                continue
+            try:
+                fresh = await replicas.has_replayed(connection)
+            except Exception as error:
+                await checkout.__aexit__(type(error), error, error.__traceback__)
+                replica.failed(error)
+                continue
+            if fresh:
+                replica.answered()
+                replicas.count(replica.session.pool_name)
+                self._inner = checkout
+                return connection
+            await checkout.__aexit__(None, None, None)
+        replicas.count("primary")
+        self._inner = self._session._primary_read()
+        return await self._inner.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._inner is not None
+        await self._inner.__aexit__(exc_type, exc, traceback)

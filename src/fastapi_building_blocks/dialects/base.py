@@ -115,6 +115,11 @@ class Dialect:
     #: The driver reads every stored datetime back as an aware datetime in UTC already
     #: (asyncpg's timestamptz): `UTCDateTime` then needs no result processor.
     reads_utc_datetimes: ClassVar[bool] = False
+    #: The primary's log position after a write, and whether a replica has replayed a
+    #: given one (`:position`): read-your-writes on replicas (`database/replicas.py`).
+    #: None: the position is unknown, and reads after a write stay on the primary a while.
+    write_position_sql: ClassVar[str | None] = None
+    replayed_position_sql: ClassVar[str | None] = None
 
     def datetime_type(self) -> TypeEngine[Any]:
         """The column type `UTCDateTime` stores its values in on this database."""

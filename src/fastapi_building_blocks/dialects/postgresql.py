@@ -60,6 +60,10 @@ _FAILURE_BY_SQLSTATE = {
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     reads_utc_datetimes = True
+    write_position_sql = "SELECT pg_current_wal_lsn()::text"
+    replayed_position_sql = (
+        "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:position AS TEXT) AS pg_lsn)"
+    )
     system_name = "postgresql"
     async_driver = "asyncpg"
     extra = "postgres"
