@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import DatabaseSession, SQLAlchemySession, translate_error
 from .database.executor import Executor
+from .database.session import begin_or_release
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .operations import Operation, observing
 from .repository.memory import InMemoryDatabase, Undo
@@ -112,13 +113,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.checkout()
-            try:
-                await connection.begin()
-            except BaseException:
-                # BEGIN failed (SQLite's write lock not free in time, a connection that died):
-                # the connection goes back to the pool, or it would be lost to it.
-                await connection.close()
-                raise
+            await begin_or_release(connection)
         except Exception as error:
             failure = translate_error(error, self.dialect, None) or error
             self._observation.__exit__(type(failure), failure, failure.__traceback__)

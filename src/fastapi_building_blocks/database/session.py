@@ -465,6 +465,17 @@ class SQLAlchemySession(DatabaseSession):
             self.pending_requests -= 1
 
 
+async def begin_or_release(connection: AsyncConnection) -> None:
+    """BEGIN on a connection just checked out; if BEGIN fails (SQLite's write lock not free
+    in time, a connection that died) the connection goes back to the pool, or it would be
+    lost to it."""
+    try:
+        await connection.begin()
+    except BaseException:
+        await connection.close()
+        raise
+
+
 class _Checkout:
     """A pooled connection for one call, optionally in a transaction committed on success.
 
@@ -504,11 +515,7 @@ class _Checkout:
         finally:
             session.pending_requests -= 1
         if self._begin:
-            try:
-                await connection.begin()
-            except BaseException:
-                await connection.close()
-                raise
+            await begin_or_release(connection)
         self._connection = connection
         return connection
 
