@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from .database import SQLAlchemySession
+from .database.replicas import MAX_LAG_SECONDS
 from .database.session import CONNECT_TIMEOUT_SECONDS, PING_TIMEOUT_SECONDS
 from .dialects import DEFAULT_ENGINE_OPTIONS as DEFAULTS
 from .errors import ConfigurationError
@@ -53,6 +54,8 @@ class DatabaseSettings(BaseModel):
     #: context's writes (see `database.replicas`); JSON in the environment,
     #: DATABASES__<name>__REPLICA_URLS='["postgresql+asyncpg://..."]'.
     replica_urls: list[SecretStr] = []
+    #: Seconds a replica may be behind its primary and still serve reads.
+    max_replica_lag: float = Field(MAX_LAG_SECONDS, gt=0)
 
     def session(self) -> SQLAlchemySession:
         return SQLAlchemySession(
@@ -69,6 +72,7 @@ class DatabaseSettings(BaseModel):
             ping_timeout=self.ping_timeout,
             use_driver_path=self.use_driver_path,
             replica_urls=[replica.get_secret_value() for replica in self.replica_urls],
+            max_replica_lag=self.max_replica_lag,
         )
 
 

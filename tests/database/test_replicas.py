@@ -8,10 +8,13 @@ import contextvars
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import make_url, text
 
 from fastapi_building_blocks import SQLAlchemySession, UnitOfWork
+from fastapi_building_blocks.fastapi import health_router, open_databases
 from tests.backends import POSTGRESQL_URL
 from tests.schema import Parent, SQLParents, create_tables, key_of, parents
 
@@ -50,7 +53,9 @@ async def replay(paused: bool) -> None:
 
 @pytest.fixture
 async def replicated() -> AsyncIterator[SQLAlchemySession]:
-    session = SQLAlchemySession(POSTGRESQL_URL, replica_urls=[REPLICA_URL])
+    # No lag bound here: a replica held behind would otherwise get no reads at all (its
+    # lag counts from the last transaction it replayed), and these tests read from it.
+    session = SQLAlchemySession(POSTGRESQL_URL, replica_urls=[REPLICA_URL], max_replica_lag=3600)
     await create_tables(session)
     async with session.transaction() as connection:
         await connection.execute(parents.delete())
@@ -124,3 +129,42 @@ async def test_an_unreachable_replica_is_skipped_and_reads_fall_back_to_the_prim
     assert isinstance(counted, int)
     assert replica.down_until > 0
     assert session.replica_set.routed == {"primary": 1}
+
+
+async def test_a_replica_further_behind_than_the_bound_gets_no_reads() -> None:
+    session = SQLAlchemySession(POSTGRESQL_URL, replica_urls=[REPLICA_URL], max_replica_lag=0.3)
+    await session.connect()
+    assert session.replica_set is not None
+    await replica_caught_up(session)
+    try:
+        await replay(paused=True)
+        await SQLParents(session).create(Parent(label="the replica will not see this yet"))
+        await asyncio.sleep(0.6)
+        session.replica_set.replicas[0].lag_checked_at = float("-inf")  # measure now
+        await elsewhere(SQLParents(session).count())
+        lag = session.replica_set.replicas[0].lag_seconds
+    finally:
+        await replay(paused=False)
+        await session.disconnect()
+
+    assert lag is not None
+    assert lag > 0.3
+    assert session.replica_set.routed == {"primary": 1}
+
+
+async def test_readiness_reports_each_replica_and_stays_ready_when_one_is_down() -> None:
+    session = SQLAlchemySession(
+        POSTGRESQL_URL, replica_urls=[REPLICA_URL, UNREACHABLE_URL], connect_timeout=0
+    )
+    app = FastAPI()
+    app.include_router(health_router)
+    async with open_databases(app, {"default": session}):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ready = await client.get("/health/ready")
+
+    replicas = ready.json()["databases"]["default"]["replicas"]
+    assert ready.status_code == 200
+    assert [replica["status"] for replica in replicas] == ["ok", "unavailable"]
+    assert ":5433/" in replicas[0]["pool"]
+    assert "***" in replicas[0]["pool"]  # the password stays a secret

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("fastapi_building_blocks.database")
 
 READ_YOUR_WRITES_SECONDS = 2.0
+#: A replica further behind than this gets no reads until it catches up.
+MAX_LAG_SECONDS = 5.0
+#: A replica's lag is measured again, on a read's connection, after this long.
+LAG_CHECK_SECONDS = 1.0
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -54,7 +58,9 @@ class Replica:
     session: SQLAlchemySession
     down_until: float = 0.0
     backoff: float = FIRST_BACKOFF_SECONDS
-    reads: int = 0
+    #: Its last measured lag, and when (monotonic); None before the first measurement.
+    lag_seconds: float | None = None
+    lag_checked_at: float = float("-inf")
 
     def failed(self, error: BaseException) -> None:
         self.down_until = time.monotonic() + self.backoff
@@ -74,13 +80,32 @@ class ReplicaSet:
 
     primary: SQLAlchemySession
     replicas: list[Replica]
+    max_lag_seconds: float = MAX_LAG_SECONDS
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     #: Reads served, by target ("primary" or the replica's pool name).
     routed: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, primary: SQLAlchemySession, sessions: Sequence[SQLAlchemySession]) -> ReplicaSet:
-        return cls(primary, [Replica(session) for session in sessions])
+    def of(
+        cls,
+        primary: SQLAlchemySession,
+        sessions: Sequence[SQLAlchemySession],
+        max_lag_seconds: float = MAX_LAG_SECONDS,
+    ) -> ReplicaSet:
+        return cls(primary, [Replica(session) for session in sessions], max_lag_seconds)
+
+    async def lags_behind(self, replica: Replica, connection: AsyncConnection) -> bool:
+        """Whether `replica` is further behind than the bound, measured at most once per
+        `LAG_CHECK_SECONDS` on the read's own connection."""
+        lag_sql = self.primary.dialect.replica_lag_sql
+        if lag_sql is None:
+            return False
+        now = time.monotonic()
+        if now - replica.lag_checked_at >= LAG_CHECK_SECONDS:
+            lag = (await connection.execute(text(lag_sql))).scalar()
+            replica.lag_seconds = float(lag) if lag is not None else None
+            replica.lag_checked_at = now
+        return replica.lag_seconds is not None and replica.lag_seconds > self.max_lag_seconds
 
     def candidates(self) -> list[Replica]:
         """The usable replicas, starting with the next in turn; none while this

@@ -27,7 +27,7 @@ from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_n
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
-from .replicas import ReplicaSet
+from .replicas import MAX_LAG_SECONDS, ReplicaSet
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
@@ -131,6 +131,7 @@ class SQLAlchemySession(DatabaseSession):
         ping_timeout: float = PING_TIMEOUT_SECONDS,
         use_driver_path: bool = True,
         replica_urls: Sequence[URL | str] = (),
+        max_replica_lag: float = MAX_LAG_SECONDS,
     ) -> None:
         parsed = _parse_url(url)
         self.dialect = dialect_named(parsed.get_backend_name())
@@ -207,7 +208,7 @@ class SQLAlchemySession(DatabaseSession):
             for replica in replica_urls
         ]  # fmt: skip
         #: Where reads outside a unit of work go when the database has replicas.
-        self.replica_set = ReplicaSet.of(self, replicas) if replicas else None
+        self.replica_set = ReplicaSet.of(self, replicas, max_replica_lag) if replicas else None
 
     def _pinging_engine(self, arguments: dict[str, Any]) -> AsyncEngine:
         """An engine without a pool for `ping`: a health check never queues behind requests.
@@ -556,7 +557,8 @@ class _ReplicaRead:
                 replica.failed(error)
                 continue
             try:
-                fresh = await replicas.has_replayed(connection)
+                fresh = not await replicas.lags_behind(replica, connection)
+                fresh = fresh and await replicas.has_replayed(connection)
             except Exception as error:
                 await checkout.__aexit__(type(error), error, error.__traceback__)
                 replica.failed(error)

@@ -120,6 +120,8 @@ class Dialect:
     #: None: the position is unknown, and reads after a write stay on the primary a while.
     write_position_sql: ClassVar[str | None] = None
     replayed_position_sql: ClassVar[str | None] = None
+    #: On a replica: seconds behind its primary (0 when it has replayed all it received).
+    replica_lag_sql: ClassVar[str | None] = None
 
     def datetime_type(self) -> TypeEngine[Any]:
         """The column type `UTCDateTime` stores its values in on this database."""

@@ -61,6 +61,10 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     reads_utc_datetimes = True
     write_position_sql = "SELECT pg_current_wal_lsn()::text"
+    replica_lag_sql = (
+        "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+        " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+    )
     replayed_position_sql = (
         "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:position AS TEXT) AS pg_lsn)"
     )

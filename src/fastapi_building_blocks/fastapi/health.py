@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import SQLAlchemySession
+from ..database.replicas import Replica
 from ..errors import DatabaseUnavailableError, RepositoryError
 from ..migrations import current_revision
 from .problem_body import problem
@@ -23,8 +24,32 @@ _UNCHECKED = object()
 
 
 async def _check(session: SQLAlchemySession, expected: object) -> dict[str, object]:
-    """The database's status ("ok", unreachable, or its schema behind) and how long its
-    ping took."""
+    """The database's status ("ok", unreachable, or its schema behind), how long its ping
+    took, and its replicas'. A replica down does not make the service unready: reads
+    fall back to the primary."""
+    checked = await _check_primary(session, expected)
+    if session.replica_set is not None:
+        checked["replicas"] = await asyncio.gather(
+            *(_check_replica(replica) for replica in session.replica_set.replicas)
+        )
+    return checked
+
+
+async def _check_replica(replica: Replica) -> dict[str, object]:
+    started = time.perf_counter()
+    try:
+        await replica.session.ping()
+    except (RepositoryError, SQLAlchemyError, TimeoutError):
+        return {"pool": replica.session.pool_name, "status": "unavailable"}
+    return {
+        "pool": replica.session.pool_name,
+        "status": "ok",
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "lag_seconds": replica.lag_seconds,
+    }
+
+
+async def _check_primary(session: SQLAlchemySession, expected: object) -> dict[str, object]:
     started = time.perf_counter()
     try:
         await session.ping()
