@@ -11,10 +11,13 @@ from typing import TypeVar
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sqlalchemy import make_url, text
 
 from fastapi_building_blocks import SQLAlchemySession, UnitOfWork
 from fastapi_building_blocks.fastapi import health_router, open_databases
+from fastapi_building_blocks.observability import PoolMetrics
 from tests.backends import POSTGRESQL_URL
 from tests.schema import Parent, SQLParents, create_tables, key_of, parents
 
@@ -168,3 +171,29 @@ async def test_readiness_reports_each_replica_and_stays_ready_when_one_is_down()
     assert [replica["status"] for replica in replicas] == ["ok", "unavailable"]
     assert ":5433/" in replicas[0]["pool"]
     assert "***" in replicas[0]["pool"]  # the password stays a secret
+
+
+async def test_reads_per_target_and_replica_lag_are_metrics() -> None:
+    reader = InMemoryMetricReader()
+    pool_metrics = PoolMetrics(MeterProvider(metric_readers=[reader]))
+    session = SQLAlchemySession(POSTGRESQL_URL, replica_urls=[REPLICA_URL], max_replica_lag=3600)
+    pool_metrics.watch(session)
+    await session.connect()
+    await elsewhere(SQLParents(session).count())
+    await session.disconnect()
+
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: {
+            point.attributes["db.client.connection.pool.name"]: point.value  # type: ignore[index, union-attr]
+            for point in metric.data.data_points
+        }
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name.startswith("db.client.replica.")
+    }
+    replica = session.replica_set.replicas[0].session.pool_name  # type: ignore[union-attr]
+    assert points["db.client.replica.reads"] == {replica: 1}
+    assert replica in points["db.client.replica.lag"]

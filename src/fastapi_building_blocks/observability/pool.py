@@ -24,6 +24,8 @@ class PoolMetrics:
     """`db.client.connection.count` by state (idle / used), `.max`, `.pending_requests`,
     and `.create_time`: its count is how often the pool opens a connection, which shows
     an overflow that keeps closing and reopening under steady load (docs/architecture.md).
+    With replicas: each replica's pool too, `db.client.replica.reads` by the pool that
+    served them and `db.client.replica.lag`.
     """
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
@@ -48,6 +50,19 @@ class PoolMetrics:
             unit="{request}",
             description="Callers waiting for a pooled connection.",
         )
+        # Not in the semantic conventions (they have no replicas): named alike.
+        meter.create_observable_counter(
+            "db.client.replica.reads",
+            callbacks=[self._reads],
+            unit="{read}",
+            description="Reads outside a unit of work, by the pool that served them.",
+        )
+        meter.create_observable_gauge(
+            "db.client.replica.lag",
+            callbacks=[self._lag],
+            unit="s",
+            description="How far each replica was behind its primary when last measured.",
+        )
         self._create_time = meter.create_histogram(
             "db.client.connection.create_time",
             unit="s",
@@ -60,6 +75,8 @@ class PoolMetrics:
         if session in self._sessions:
             return
         self._sessions.add(session)
+        for replica in session.replica_set.replicas if session.replica_set else ():
+            self.watch(replica.session)
         pool = {"db.client.connection.pool.name": session.pool_name}
         engine = session.engine.sync_engine
 
@@ -93,6 +110,20 @@ class PoolMetrics:
                 0, int(getattr(pool, "_max_overflow", 0))
             )
             yield Observation(size, {"db.client.connection.pool.name": session.pool_name})
+
+    def _reads(self, options: CallbackOptions) -> Iterable[Observation]:
+        for session in list(self._sessions):
+            replicas = session.replica_set
+            for target, reads in replicas.routed.items() if replicas else ():
+                pool = session.pool_name if target == "primary" else target
+                yield Observation(reads, {"db.client.connection.pool.name": pool})
+
+    def _lag(self, options: CallbackOptions) -> Iterable[Observation]:
+        for session in list(self._sessions):
+            for replica in session.replica_set.replicas if session.replica_set else ():
+                if replica.lag_seconds is not None:
+                    name = {"db.client.connection.pool.name": replica.session.pool_name}
+                    yield Observation(replica.lag_seconds, name)
 
     def _pending(self, options: CallbackOptions) -> Iterable[Observation]:
         for session in list(self._sessions):
