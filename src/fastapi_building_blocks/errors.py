@@ -94,6 +94,26 @@ class UniqueViolationError(ConflictError):
 class ForeignKeyViolationError(ConflictError):
     """A referenced row does not exist, or a row being removed is still referenced."""
 
+    @classmethod
+    def missing_target(
+        cls, table: str, columns: tuple[str, ...], constraint: str | None
+    ) -> ForeignKeyViolationError:
+        """A value of `columns` refers to a row that does not exist: they are at fault."""
+        return cls(
+            f"{table}: {', '.join(columns)} refers to a row that does not exist",
+            table=table, constraint=constraint, columns=columns,
+        )  # fmt: skip
+
+    @classmethod
+    def still_referenced(
+        cls, table: str, referring: str, constraint: str | None
+    ) -> ForeignKeyViolationError:
+        """The row is still referenced from `referring`: no field of the request is at fault."""
+        return cls(
+            f"{table}: the row is still referenced from {referring}",
+            table=table, constraint=constraint,
+        )  # fmt: skip
+
 
 class ConstraintViolationError(_ConstraintError):
     """The database (or the repository, for it) refused the row for a schema rule."""

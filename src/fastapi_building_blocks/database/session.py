@@ -209,6 +209,8 @@ class SQLAlchemySession(DatabaseSession):
         ]  # fmt: skip
         #: Where reads outside a unit of work go when the database has replicas.
         self.replica_set = ReplicaSet.of(self, replicas, max_replica_lag) if replicas else None
+        # Decided once: without replicas a write's checkout awaits nothing extra.
+        self._after_write = self.replica_set.remember_write if self.replica_set else None
 
     def _pinging_engine(self, arguments: dict[str, Any]) -> AsyncEngine:
         """An engine without a pool for `ping`: a health check never queues behind requests.
@@ -445,12 +447,12 @@ class SQLAlchemySession(DatabaseSession):
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._single_statement_engine is None:
-            return _Checkout(self, self.engine, begin=True, written=self.remember_write)
+            return _Checkout(self, self.engine, begin=True, written=self._after_write)
         return _Checkout(self, self._single_statement_engine, begin=False,
-                         written=self.remember_write)  # fmt: skip
+                         written=self._after_write)  # fmt: skip
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return _Checkout(self, self.engine, begin=True, written=self.remember_write)
+        return _Checkout(self, self.engine, begin=True, written=self._after_write)
 
     async def remember_write(self, connection: AsyncConnection) -> None:
         """After a committed write: what reads in this context wait for on a replica."""

@@ -150,6 +150,7 @@ def _foreign_key_violation(diagnosis: Diagnosis, table: Table) -> ForeignKeyViol
     referenced key, `id`, which is not). With no name, the table's metadata decides when
     only one reading is possible.
     """
+    name = diagnosis.constraint
     own = [c for c in table.foreign_key_constraints if c.name is not None]
     referring = [
         (other, constraint)
@@ -157,25 +158,19 @@ def _foreign_key_violation(diagnosis: Diagnosis, table: Table) -> ForeignKeyViol
         for constraint in other.foreign_key_constraints
         if other is not table and constraint.referred_table is table
     ]
-    name = diagnosis.constraint
-    mine = [c for c in own if c.name == name] if name else own if not referring else []
-    theirs = (
-        [(o, c) for o, c in referring if c.name == name]
-        if name
-        else (referring if not table.foreign_key_constraints else [])
-    )
-    if len(mine) == 1:
-        columns = tuple(column.key for column in mine[0].columns)
-        return ForeignKeyViolationError(
-            f"{table.name}: {', '.join(columns)} refers to a row that does not exist",
-            table=table.name, constraint=name or str(mine[0].name), columns=columns,
-        )  # fmt: skip
-    if len(theirs) == 1 or (theirs and not name):
-        others = ", ".join(sorted({other.name for other, _ in theirs}))
-        return ForeignKeyViolationError(
-            f"{table.name}: the row is still referenced from {others}",
-            table=table.name, constraint=name,
-        )  # fmt: skip
+    if name is not None:
+        own = [constraint for constraint in own if constraint.name == name]
+        referring = [(other, c) for other, c in referring if c.name == name]
+    elif table.foreign_key_constraints and referring:
+        own, referring = [], []  # SQLite names nothing, and either side could have broken
+    if len(own) == 1:
+        columns = tuple(column.key for column in own[0].columns)
+        return ForeignKeyViolationError.missing_target(
+            table.name, columns, name or str(own[0].name)
+        )
+    if len(referring) == 1 or (referring and name is None):
+        others = ", ".join(sorted({other.name for other, _ in referring}))
+        return ForeignKeyViolationError.still_referenced(table.name, others, name)
     return ForeignKeyViolationError(
         f"{table.name}: a value refers to a missing row, or the row is still referenced",
         table=table.name, constraint=name, columns=diagnosis.columns if name is None else (),

@@ -35,35 +35,37 @@ async def _check(session: SQLAlchemySession, expected: object) -> dict[str, obje
     return checked
 
 
-async def _check_replica(replica: Replica) -> dict[str, object]:
-    started = time.perf_counter()
-    try:
-        await replica.session.ping()
-    except (RepositoryError, SQLAlchemyError, TimeoutError):
-        return {"pool": replica.session.pool_name, "status": "unavailable"}
-    return {
-        "pool": replica.session.pool_name,
-        "status": "ok",
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        "lag_seconds": replica.lag_seconds,
-    }
-
-
-async def _check_primary(session: SQLAlchemySession, expected: object) -> dict[str, object]:
+async def _pinged(session: SQLAlchemySession) -> dict[str, object]:
+    """ "ok" and the ping's latency, or "unavailable"."""
     started = time.perf_counter()
     try:
         await session.ping()
-        latency = {"latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-        if expected is _UNCHECKED:
-            return {"status": "ok", **latency}
+    except (RepositoryError, SQLAlchemyError, TimeoutError):
+        return {"status": "unavailable"}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def _check_replica(replica: Replica) -> dict[str, object]:
+    checked = {"pool": replica.session.pool_name, **await _pinged(replica.session)}
+    if checked["status"] == "ok":
+        checked["lag_seconds"] = replica.lag_seconds
+    return checked
+
+
+async def _check_primary(session: SQLAlchemySession, expected: object) -> dict[str, object]:
+    checked = await _pinged(session)
+    if checked["status"] != "ok" or expected is _UNCHECKED:
+        return checked
+    try:
         async with asyncio.timeout(session.ping_timeout):
             current = await current_revision(session)
     except (RepositoryError, SQLAlchemyError, TimeoutError):
         return {"status": "unavailable"}
     if current != expected:
-        behind = f"schema at revision {current or 'none'}, migrations at {expected}: migrate it"
-        return {"status": behind, **latency}
-    return {"status": "ok", **latency}
+        checked["status"] = (
+            f"schema at revision {current or 'none'}, migrations at {expected}: migrate it"
+        )
+    return checked
 
 
 @router.get("/live", summary="The process answers")

@@ -242,10 +242,9 @@ class InMemoryRepository(Repository[E, K]):
             rows = self.database.rows_of(target).values()
             if not any([other[name] for name in referred] == values for other in rows):
                 columns = tuple(column.key for column in constraint.columns)
-                raise ForeignKeyViolationError(
-                    f"{self.table.name}: {', '.join(columns)} refers to a row that does not exist",
-                    table=self.table.name, constraint=_named(constraint), columns=columns,
-                )  # fmt: skip
+                raise ForeignKeyViolationError.missing_target(
+                    self.table.name, columns, _named(constraint)
+                )
 
     def _release(
         self, table: Table, row: Row, plan: builtins.list[tuple[Table, Any, Row | None]]
@@ -272,10 +271,9 @@ class InMemoryRepository(Repository[E, K]):
                             (referring, other[key_name], {**other, **dict.fromkeys(columns)})
                         )
                     else:  # as the database says it: no field of the request is at fault
-                        raise ForeignKeyViolationError(
-                            f"{table.name}: the row is still referenced from {referring.name}",
-                            table=table.name, constraint=_named(constraint),
-                        )  # fmt: skip
+                        raise ForeignKeyViolationError.still_referenced(
+                            table.name, referring.name, _named(constraint)
+                        )
 
     def _remove(self, rows: Iterable[Row]) -> None:
         """Delete `rows` and apply their foreign keys' ON DELETE actions, all or nothing."""
