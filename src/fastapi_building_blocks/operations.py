@@ -48,7 +48,11 @@ class Operation:
     system: str  # db.system.name: "postgresql", "mariadb", "sqlite", ...
     namespace: str | None  # db.namespace: the database name
     pool: str | None = None  # db.client.connection.pool.name: the URL, password masked
+    #: server.address / server.port: the primary; a read a replica served says so on its
+    #: span (database/replicas.py), which is why they are span attributes only.
+    server: tuple[str | None, int | None] = (None, None)
     attributes: dict[str, Any] = field(init=False, repr=False, compare=False)
+    span_attributes: dict[str, Any] = field(init=False, repr=False, compare=False)
     span_name: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,16 +62,28 @@ class Operation:
         if self.namespace:
             attributes["db.namespace"] = self.namespace
         object.__setattr__(self, "attributes", attributes)
+        address, port = self.server
+        span_attributes = dict(attributes)
+        if address is not None:
+            span_attributes["server.address"] = address
+            if port is not None:
+                span_attributes["server.port"] = port
+        object.__setattr__(self, "span_attributes", span_attributes)
         span_name = f"{self.name} {self.table}" if self.table else self.name
         object.__setattr__(self, "span_name", span_name)
 
 
 @functools.lru_cache(maxsize=1024)
 def shared_operation(
-    name: str, table: str | None, system: str, namespace: str | None, pool: str | None
+    name: str,
+    table: str | None,
+    system: str,
+    namespace: str | None,
+    pool: str | None,
+    server: tuple[str | None, int | None] = (None, None),
 ) -> Operation:
     """The one `Operation` for these values: repositories ask for it on every call."""
-    return Operation(name, table, system, namespace, pool)
+    return Operation(name, table, system, namespace, pool, server)
 
 
 @dataclass(slots=True)

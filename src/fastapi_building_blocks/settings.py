@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from .database import SQLAlchemySession
-from .database.replicas import MAX_LAG_SECONDS
+from .database.replicas import MAX_LAG_SECONDS, Strategy
 from .database.session import CONNECT_TIMEOUT_SECONDS, PING_TIMEOUT_SECONDS
 from .dialects import DEFAULT_ENGINE_OPTIONS as DEFAULTS
 from .errors import ConfigurationError
@@ -56,6 +56,8 @@ class DatabaseSettings(BaseModel):
     replica_urls: list[SecretStr] = []
     #: Seconds a replica may be behind its primary and still serve reads.
     max_replica_lag: float = Field(MAX_LAG_SECONDS, gt=0)
+    #: Which replica serves a read: each in turn, or the one with the fewest in flight.
+    replica_strategy: Strategy = "round_robin"
 
     def session(self) -> SQLAlchemySession:
         return SQLAlchemySession(
@@ -73,6 +75,7 @@ class DatabaseSettings(BaseModel):
             use_driver_path=self.use_driver_path,
             replica_urls=[replica.get_secret_value() for replica in self.replica_urls],
             max_replica_lag=self.max_replica_lag,
+            replica_strategy=self.replica_strategy,
         )
 
 

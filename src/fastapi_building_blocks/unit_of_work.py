@@ -106,10 +106,15 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         """The session's choice, run inside this unit of work's transaction."""
         return self.session.executor_in_transaction
 
+    @property
+    def server(self) -> tuple[str | None, int | None]:
+        return self.session.server
+
     async def __aenter__(self) -> Self:
         operation = Operation(
-            "transaction", None, self.system_name, self.database_name, self.pool_name
-        )
+            "transaction", None, self.system_name, self.database_name, self.pool_name,
+            self.server,
+        )  # fmt: skip
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.checkout()

@@ -73,8 +73,15 @@ start_mariadb() {
     as_root chown mysql:mysql /run/mysqld
     [ -d /var/lib/mysql/mysql ] || as_root mariadb-install-db --user=mysql >/dev/null
     echo "ensure.sh: starting MariaDB"
-    as_root sh -c 'nohup /usr/sbin/mariadbd --user=mysql >/var/log/fbb-mariadb.log 2>&1 &'
+    # A binary log with GTIDs: the replicas below replicate from it.
+    as_root sh -c 'nohup /usr/sbin/mariadbd --user=mysql --server-id=1 --log-bin=fbb-bin \
+      --binlog-format=ROW >/var/log/fbb-mariadb.log 2>&1 &'
     wait_for MariaDB as_root mariadb -e 'SELECT 1'
+  fi
+  if [ "$(as_root mariadb -N -e 'SELECT @@log_bin')" != 1 ]; then
+    echo "ensure.sh: the MariaDB on port 3306 runs without a binary log, so it cannot have" \
+      "replicas: restart it with --server-id=1 --log-bin" >&2
+    return 1
   fi
   local statements=""
   for host in 127.0.0.1 localhost; do
@@ -82,39 +89,78 @@ start_mariadb() {
     for db in "${TEST_DATABASES[@]}"; do
       statements+="GRANT ALL PRIVILEGES ON $db.* TO '$TEST_USER'@'$host';"
     done
+    # The replica tests read a replica's lag (SHOW REPLICA STATUS) and hold a replica
+    # behind (STOP REPLICA SQL_THREAD) as the test user; the grants reach the replicas.
+    statements+="GRANT SLAVE MONITOR, REPLICATION SLAVE ADMIN ON *.* TO '$TEST_USER'@'$host';"
   done
+  statements+="CREATE USER IF NOT EXISTS 'fbb_replication'@'127.0.0.1' IDENTIFIED BY 'fbb_replication';"
+  statements+="GRANT REPLICATION SLAVE ON *.* TO 'fbb_replication'@'127.0.0.1';"
   for db in "${TEST_DATABASES[@]}"; do
     statements+="CREATE DATABASE IF NOT EXISTS $db CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
   done
   as_root mariadb -e "$statements"
 }
 
-start_postgresql_replica() {
-  # A streaming replica of the test server on port 5433, for the read-replica tests: a
-  # base backup of the primary (which already ships WAL to standbys: Debian's defaults),
-  # started as a hot standby. Made once; started again when it is not answering.
-  pg_isready -q -h 127.0.0.1 -p 5433 && return 0
+start_mariadb_replica() {  # start_mariadb_replica PORT SERVER_ID DELAY_SECONDS
+  # A second mariadbd with a data directory of its own, replicating from the test server
+  # by GTID, read-only to the test user (its grants come with the dump); DELAY_SECONDS > 0 makes one that lags on purpose
+  # (MASTER_DELAY). Seeded once from a consistent dump that carries its GTID position.
+  local port=$1 server_id=$2 delay=$3
+  local data=/var/lib/fbb-mariadb-replica-$port socket=/run/mysqld/fbb-replica-$port.sock
+  as_root mariadb -S "$socket" -e 'SELECT 1' >/dev/null 2>&1 && return 0
+  local seed=0
+  if [ ! -d "$data/mysql" ]; then
+    as_root rm -rf "$data"
+    as_root mariadb-install-db --user=mysql --datadir="$data" >/dev/null
+    seed=1
+  fi
+  echo "ensure.sh: starting the MariaDB replica on port $port"
+  as_root sh -c "nohup /usr/sbin/mariadbd --user=mysql --datadir=$data --port=$port \
+    --bind-address=127.0.0.1 --socket=$socket --pid-file=$data/mariadbd.pid \
+    --server-id=$server_id --read-only --relay-log=fbb-relay \
+    >/var/log/fbb-mariadb-replica-$port.log 2>&1 &"
+  wait_for "MariaDB replica $port" as_root mariadb -S "$socket" -e 'SELECT 1'
+  if [ "$seed" = 1 ]; then
+    as_root mariadb-dump --all-databases --single-transaction --gtid --master-data=1 \
+      | as_root mariadb -S "$socket"
+    as_root mariadb -S "$socket" -e "CHANGE MASTER TO MASTER_HOST='127.0.0.1',
+      MASTER_PORT=3306, MASTER_USER='fbb_replication', MASTER_PASSWORD='fbb_replication',
+      MASTER_USE_GTID=slave_pos, MASTER_DELAY=$delay; START SLAVE; FLUSH PRIVILEGES;"
+  fi
+}
+
+start_postgresql_replica() {  # start_postgresql_replica PORT APPLY_DELAY
+  # A streaming replica of the test server, for the read-replica tests: a base backup of
+  # the primary (which already ships WAL to standbys: Debian's defaults), started as a
+  # hot standby; APPLY_DELAY (e.g. 2s) makes one that lags on purpose
+  # (recovery_min_apply_delay). Made once; started again when it is not answering.
+  local port=$1 delay=$2
+  pg_isready -q -h 127.0.0.1 -p "$port" && return 0
   local version replica
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-  replica=/var/lib/postgresql/$version/fbb-replica
+  replica=/var/lib/postgresql/$version/fbb-replica-$port
   if [ ! -f "$replica/standby.signal" ]; then
     as_root rm -rf "$replica"
     as_root su postgres -c "pg_basebackup -D $replica -R -X stream -c fast"
     as_root su postgres -c "cat > $replica/postgresql.conf" <<CONF
-port = 5433
+port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '/var/run/postgresql'
 hot_standby = on
+recovery_min_apply_delay = '$delay'
 CONF
     as_root su postgres -c "cp /etc/postgresql/$version/main/pg_hba.conf $replica/pg_hba.conf"
   fi
-  echo "ensure.sh: starting the PostgreSQL replica on port 5433"
+  echo "ensure.sh: starting the PostgreSQL replica on port $port"
   as_root su postgres -c "/usr/lib/postgresql/$version/bin/pg_ctl -D $replica -l $replica/server.log -w start" >/dev/null
-  wait_for "PostgreSQL replica" pg_isready -h 127.0.0.1 -p 5433
+  wait_for "PostgreSQL replica $port" pg_isready -h 127.0.0.1 -p "$port"
 }
 
 install_packages
 start_postgresql
-start_postgresql_replica
+start_postgresql_replica 5433 0
+start_postgresql_replica 5434 2s
 start_mariadb
-echo "ensure.sh: PostgreSQL (and its replica) and MariaDB are ready"
+start_mariadb_replica 3307 2 0
+start_mariadb_replica 3308 3 2
+echo "ensure.sh: PostgreSQL and MariaDB are ready, each with a replica and a delayed replica"

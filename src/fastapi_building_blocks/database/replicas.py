@@ -1,89 +1,199 @@
 """Read replicas: which one serves a read, and whether it has replayed this context's writes.
 
-Reads outside a unit of work go to the replicas in turn; a replica that fails to give a
-connection gets no reads for a while (doubling from 1 s to 30 s), then is tried again:
-the pool's pre-ping on that checkout is its health check. With none usable, the read
-goes to the primary, with no error.
+Reads outside a unit of work go to the replicas, in turn (`round_robin`) or to the one
+with the fewest reads in flight (`least_pending`). A replica that fails to give a
+connection, or loses it during a read, gets no reads until a ping answers again: a task
+pings it in the background, with backoff (0.5 s doubling to 5 s), so no request waits on
+a replica that is down. A read that lost its replica runs again elsewhere (reads are
+safe to repeat), so a replica that goes away costs no errors. With none usable, the
+read goes to the primary.
 
 Read-your-writes, per context (a request, a task): after a write through the session,
-its position in the primary's log is remembered in a context variable. A later read in
-the same context goes to a replica only once that replica has replayed the position
-(PostgreSQL: `pg_last_wal_replay_lsn()` against `pg_current_wal_lsn()` read after the
-write), one small query on the replica's connection; otherwise to the primary. Where the
-dialect has no position to compare, reads in the context stay on the primary for
-`READ_YOUR_WRITES_SECONDS` after the write.
+its position in the primary's log is remembered in a context variable (PostgreSQL: the
+WAL position after the commit; MariaDB: the GTID of the connection's last commit). A
+later read in the same context goes to a replica only once that replica has applied the
+position, which one small query on the replica's connection answers; otherwise to the
+primary. Where the dialect has no position to compare, reads in the context stay on the
+primary for `READ_YOUR_WRITES_SECONDS` after the write. A client can carry its writes
+across requests as a token (`read_your_writes_token` / `restore_read_your_writes`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
 import itertools
+import json
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from sqlalchemy import text
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..errors import DatabaseUnavailableError
+from .translate import translate_error
+
 if TYPE_CHECKING:
-    from .session import SQLAlchemySession
+    from .session import SQLAlchemySession, _Checkout
 
 logger = logging.getLogger("fastapi_building_blocks.database")
+T = TypeVar("T")
 
+#: How reads pick among the usable replicas.
+Strategy = Literal["round_robin", "least_pending"]
 READ_YOUR_WRITES_SECONDS = 2.0
 #: A replica further behind than this gets no reads until it catches up.
 MAX_LAG_SECONDS = 5.0
 #: A replica's lag is measured again, on a read's connection, after this long.
 LAG_CHECK_SECONDS = 1.0
-FIRST_BACKOFF_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 30.0
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 5.0
+#: The shapes of the positions the dialects write: a PostgreSQL LSN, MariaDB GTIDs. A
+#: token that carries anything else is ignored (it is bound into a query on a replica).
+_POSITION = re.compile(
+    r"[0-9A-F]{1,8}/[0-9A-F]{1,8}|\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,15}"
+)
+MAX_TOKEN_CHARACTERS = 1024
 
 
 @dataclass(frozen=True)
 class Written:
-    """What this context last wrote to one primary: its log position, or only when."""
+    """What this context last wrote to one primary: its log position, or only when
+    (wall-clock seconds: a token carries it to another process)."""
 
     position: str | None
     at: float
 
 
-#: Per primary (its pool name): this context's last write.
+#: Per primary (`ReplicaSet.key`): this context's last write. The dict is changed in
+#: place, so a middleware that installed it sees the writes its request made.
 _written: ContextVar[dict[str, Written] | None] = ContextVar("fbb_written", default=None)
+
+
+def _writes() -> dict[str, Written]:
+    written = _written.get()
+    if written is None:
+        written = {}
+        _written.set(written)
+    return written
+
+
+def begin_request_writes() -> None:
+    """Start a fresh record of writes for this context (a request): none so far."""
+    _written.set({})
+
+
+def read_your_writes_token() -> str | None:
+    """This context's writes as an opaque token, or None if it wrote nothing.
+
+    A service hands it back to its client (a header, a cookie) so that the client's next
+    request reads its own writes too, from whichever instance serves it. It names no
+    database (primaries are keyed by a hash) and grants nothing: a forged one can only
+    send that client's reads to the primary, or to a replica that may be behind.
+    """
+    written = _written.get()
+    if not written:
+        return None
+    document = {key: [entry.position, round(entry.at, 3)] for key, entry in written.items()}
+    encoded = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(encoded).decode().rstrip("=")
+
+
+def restore_read_your_writes(token: str | None) -> None:
+    """Take up the writes a client's token carries, in this context. A malformed or
+    oversized token is ignored: it only ever makes reads more careful, never fail."""
+    begin_request_writes()
+    if not token or len(token) > MAX_TOKEN_CHARACTERS:
+        return
+    try:
+        document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        return
+    if not isinstance(document, dict):
+        return
+    written = _writes()
+    for key, entry in itertools.islice(document.items(), 16):
+        match entry:
+            case [str() as position, int() | float() as at] if _POSITION.fullmatch(position):
+                written[str(key)] = Written(position, float(at))
+            case [None, int() | float() as at]:
+                written[str(key)] = Written(None, float(at))
+            case _:
+                continue
 
 
 @dataclass
 class Replica:
     session: SQLAlchemySession
-    down_until: float = 0.0
-    backoff: float = FIRST_BACKOFF_SECONDS
+    #: Whether it gets reads: False from a failure until a ping answers again.
+    up: bool = True
     #: Its last measured lag, and when (monotonic); None before the first measurement.
     lag_seconds: float | None = None
     lag_checked_at: float = float("-inf")
+    #: Reads running on it now (least_pending picks the replica with the fewest).
+    in_flight: int = 0
+    _probe: asyncio.Task[None] | None = None
 
     def failed(self, error: BaseException) -> None:
-        self.down_until = time.monotonic() + self.backoff
+        """No more reads until it answers a ping; the pings start now, in the background."""
+        if not self.up:
+            return
+        self.up = False
         logger.warning(
-            "replica %s failed (%s); no reads for %.0fs",
-            self.session.pool_name, type(error).__name__, self.backoff,
+            "replica %s failed (%s); no reads until it answers",
+            self.session.pool_name, type(error).__name__,
         )  # fmt: skip
-        self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
+        self._probe = asyncio.get_running_loop().create_task(self._ping_until_up())
 
-    def answered(self) -> None:
-        self.backoff = FIRST_BACKOFF_SECONDS
+    async def _ping_until_up(self) -> None:
+        backoff = FIRST_BACKOFF_SECONDS
+        while True:
+            await asyncio.sleep(backoff)
+            try:
+                await self.session.ping()
+            except Exception:
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            # Connections pooled before the failure may be dead: start from a fresh pool.
+            await self.session.engine.dispose()
+            logger.info("replica %s answers again", self.session.pool_name)
+            self.up, self._probe = True, None
+            return
+
+    async def stop(self) -> None:
+        """Stop pinging (the session is closing) and close its connections."""
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        await self.session.disconnect()
 
 
 @dataclass
 class ReplicaSet:
-    """A primary's replicas, in turn, and the context's writes to compare them with."""
+    """A primary's replicas, the choice among them, and the context's writes to compare."""
 
     primary: SQLAlchemySession
     replicas: list[Replica]
     max_lag_seconds: float = MAX_LAG_SECONDS
+    strategy: Strategy = "round_robin"
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     #: Reads served, by target ("primary" or the replica's pool name).
     routed: dict[str, int] = field(default_factory=dict)
+    #: This primary in the context's writes and in tokens: a hash, so a token names no URL.
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = hashlib.blake2s(self.primary.pool_name.encode(), digest_size=6).hexdigest()
 
     @classmethod
     def of(
@@ -91,42 +201,111 @@ class ReplicaSet:
         primary: SQLAlchemySession,
         sessions: Sequence[SQLAlchemySession],
         max_lag_seconds: float = MAX_LAG_SECONDS,
+        strategy: Strategy = "round_robin",
     ) -> ReplicaSet:
-        return cls(primary, [Replica(session) for session in sessions], max_lag_seconds)
+        replicas = [Replica(session) for session in sessions]
+        return cls(primary, replicas, max_lag_seconds, strategy)
 
-    async def lags_behind(self, replica: Replica, connection: AsyncConnection) -> bool:
-        """Whether `replica` is further behind than the bound, measured at most once per
-        `LAG_CHECK_SECONDS` on the read's own connection."""
-        lag_sql = self.primary.dialect.replica_lag_sql
-        if lag_sql is None:
-            return False
-        now = time.monotonic()
-        if now - replica.lag_checked_at >= LAG_CHECK_SECONDS:
-            lag = (await connection.execute(text(lag_sql))).scalar()
-            replica.lag_seconds = float(lag) if lag is not None else None
-            replica.lag_checked_at = now
-        return replica.lag_seconds is not None and replica.lag_seconds > self.max_lag_seconds
+    # -- choosing -----------------------------------------------------------------------
 
     def candidates(self) -> list[Replica]:
-        """The usable replicas, starting with the next in turn; none while this
-        context's last write is too recent to compare."""
-        written = (_written.get() or {}).get(self.primary.pool_name)
-        recent = written is not None and time.monotonic() - written.at < READ_YOUR_WRITES_SECONDS
-        if written is not None and written.position is None and recent:
+        """The usable replicas in the order to try them; none while this context's last
+        write is too recent to compare."""
+        written = (_written.get() or {}).get(self.key)
+        if (
+            written is not None
+            and written.position is None
+            and time.time() - written.at < READ_YOUR_WRITES_SECONDS
+        ):
             return []
-        now = time.monotonic()
         start = next(self._turn) % len(self.replicas)
         ordered = self.replicas[start:] + self.replicas[:start]
-        return [replica for replica in ordered if replica.down_until <= now]
+        usable = [replica for replica in ordered if replica.up]
+        if self.strategy == "least_pending":
+            usable.sort(key=lambda replica: replica.in_flight)  # stable: ties keep the turn
+        return usable
 
-    async def has_replayed(self, connection: AsyncConnection) -> bool:
-        """Whether the replica behind `connection` has replayed this context's last write."""
-        written = (_written.get() or {}).get(self.primary.pool_name)
-        replayed_sql = self.primary.dialect.replayed_position_sql
-        if written is None or written.position is None or replayed_sql is None:
+    async def _serves(self, replica: Replica, connection: AsyncConnection) -> bool:
+        """Whether `replica` is within the lag bound and has applied this context's last
+        write. The lag is measured at most once per `LAG_CHECK_SECONDS`."""
+        dialect = self.primary.dialect
+        now = time.monotonic()
+        if now - replica.lag_checked_at >= LAG_CHECK_SECONDS:
+            replica.lag_seconds = await dialect.replica_lag(connection)
+            replica.lag_checked_at = now
+        if replica.lag_seconds is not None and replica.lag_seconds > self.max_lag_seconds:
+            return False
+        written = (_written.get() or {}).get(self.key)
+        if written is None or written.position is None:
             return True
-        result = await connection.execute(text(replayed_sql), {"position": written.position})
-        return bool(result.scalar())
+        return await dialect.has_replayed(connection, written.position)
+
+    async def checkout(self) -> tuple[_Checkout, Replica | None, AsyncConnection]:
+        """A connection on a replica that may serve this context's read, else on the
+        primary; with the replica chosen (None: the primary), its read counted in flight."""
+        for replica in self.candidates():
+            checkout = replica.session._primary_read()
+            try:
+                connection = await checkout.__aenter__()
+            except Exception as error:  # unreachable, refused: the next one, or the primary
+                replica.failed(error)
+                continue
+            try:
+                serves = await self._serves(replica, connection)
+            except Exception as error:
+                await checkout.__aexit__(type(error), error, error.__traceback__)
+                replica.failed(error)
+                continue
+            if serves:
+                replica.in_flight += 1
+                self._count(replica.session)
+                return checkout, replica, connection
+            await checkout.__aexit__(None, None, None)
+        self._count(self.primary)
+        checkout = self.primary._primary_read()
+        return checkout, None, await checkout.__aenter__()
+
+    async def read(self, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`run` on the connection `checkout` gives; run again elsewhere if it lost its
+        replica on the way (at most once per replica, then on the primary)."""
+        while True:
+            checkout, replica, connection = await self.checkout()
+            try:
+                result = await run(connection)
+            except Exception as error:
+                lost = replica is not None and self._lost(error)
+                try:
+                    await checkout.__aexit__(type(error), error, error.__traceback__)
+                except Exception:
+                    if not lost:
+                        raise
+                if replica is None or not lost:
+                    raise
+                replica.failed(error)
+                continue
+            finally:
+                if replica is not None:
+                    replica.in_flight -= 1
+            await checkout.__aexit__(None, None, None)
+            return result
+
+    def _lost(self, error: Exception) -> bool:
+        """Whether `error` says the connection or its server went away, not the read."""
+        return isinstance(translate_error(error, self.primary.dialect, None),
+                          DatabaseUnavailableError)  # fmt: skip
+
+    def _count(self, target: SQLAlchemySession) -> None:
+        """Count the read by its target, and name the server on the operation's span."""
+        name = "primary" if target is self.primary else target.pool_name
+        self.routed[name] = self.routed.get(name, 0) + 1
+        address, port = target.server
+        span = trace.get_current_span()
+        if address is not None and span.is_recording():
+            span.set_attribute("server.address", address)
+            if port is not None:
+                span.set_attribute("server.port", port)
+
+    # -- remembering writes -------------------------------------------------------------
 
     async def remember_write(self, connection: AsyncConnection) -> None:
         """Note the primary's log position now, on the connection that just committed.
@@ -135,16 +314,9 @@ class ReplicaSet:
         (unknown to the dialect, or the connection lost after the commit) reads in this
         context stay on the primary for a while instead.
         """
-        position_sql = self.primary.dialect.write_position_sql
         position = None
-        if position_sql is not None:
-            try:
-                position = str((await connection.execute(text(position_sql))).scalar())
-            except Exception:
-                logger.warning("the write's log position is unknown", exc_info=True)
-        written = dict(_written.get() or {})
-        written[self.primary.pool_name] = Written(position, time.monotonic())
-        _written.set(written)
-
-    def count(self, target: str) -> None:
-        self.routed[target] = self.routed.get(target, 0) + 1
+        try:
+            position = await self.primary.dialect.write_position(connection)
+        except Exception:
+            logger.warning("the write's log position is unknown", exc_info=True)
+        _writes()[self.key] = Written(position, time.time())

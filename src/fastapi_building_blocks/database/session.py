@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -27,10 +27,11 @@ from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_n
 from ..dialects.driver_path import DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
-from .replicas import MAX_LAG_SECONDS, ReplicaSet
+from .replicas import MAX_LAG_SECONDS, Replica, ReplicaSet, Strategy
 from .translate import translate_error
 
 logger = logging.getLogger("fastapi_building_blocks.database")
+T = TypeVar("T")
 
 #: Where a pooled connection remembers when it was last returned (its record's `info`).
 _RETURNED_AT = "fastapi_building_blocks.returned_at"
@@ -70,6 +71,20 @@ class DatabaseSession(ABC):
         """How statements run on this session's connections: the one place that decides
         between the driver and SQLAlchemy (see `database.executor`)."""
         return CORE
+
+    @property
+    def server(self) -> tuple[str | None, int | None]:
+        """`server.address` and `server.port` of the primary (None where there is none)."""
+        return None, None
+
+    async def read(
+        self, run: Callable[[AsyncConnection], Awaitable[T]], *, on_primary: bool = False
+    ) -> T:
+        """`run` on a connection for reads. The one way a repository reads: a session
+        with replicas picks the server (the primary if `on_primary`: a locking read), and
+        runs it again elsewhere if a replica goes."""
+        async with self.connection() as connection:
+            return await run(connection)
 
     @abstractmethod
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -132,6 +147,7 @@ class SQLAlchemySession(DatabaseSession):
         use_driver_path: bool = True,
         replica_urls: Sequence[URL | str] = (),
         max_replica_lag: float = MAX_LAG_SECONDS,
+        replica_strategy: Strategy = "round_robin",
     ) -> None:
         parsed = _parse_url(url)
         self.dialect = dialect_named(parsed.get_backend_name())
@@ -208,7 +224,10 @@ class SQLAlchemySession(DatabaseSession):
             for replica in replica_urls
         ]  # fmt: skip
         #: Where reads outside a unit of work go when the database has replicas.
-        self.replica_set = ReplicaSet.of(self, replicas, max_replica_lag) if replicas else None
+        self.replica_set = (
+            ReplicaSet.of(self, replicas, max_replica_lag, replica_strategy) if replicas else None
+        )
+        self._server = (self.url.host, self.url.port or self.dialect.default_port)
         # Decided once: without replicas a write's checkout awaits nothing extra.
         self._after_write = self.replica_set.remember_write if self.replica_set else None
 
@@ -313,6 +332,18 @@ class SQLAlchemySession(DatabaseSession):
         return self._pool_name
 
     @property
+    def server(self) -> tuple[str | None, int | None]:
+        return self._server
+
+    async def read(
+        self, run: Callable[[AsyncConnection], Awaitable[T]], *, on_primary: bool = False
+    ) -> T:
+        if self.replica_set is not None and not on_primary:
+            return await self.replica_set.read(run)
+        async with self._primary_read() as connection:
+            return await run(connection)
+
+    @property
     def system_name(self) -> str:
         return self.dialect.system_name_of(self.engine.dialect)
 
@@ -392,7 +423,7 @@ class SQLAlchemySession(DatabaseSession):
     async def disconnect(self) -> None:
         """Close every pooled connection; the session can connect again later."""
         for replica in self.replica_set.replicas if self.replica_set else ():
-            await replica.session.disconnect()
+            await replica.stop()
         await self.engine.dispose()
         if self._ping_engine is not self.engine:
             await self._ping_engine.dispose()
@@ -439,7 +470,7 @@ class SQLAlchemySession(DatabaseSession):
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self.replica_set is not None:
-            return _ReplicaRead(self, self.replica_set)
+            return _ReplicaRead(self.replica_set)
         return self._primary_read()
 
     def _primary_read(self) -> _Checkout:
@@ -536,44 +567,34 @@ class _Checkout:
                 await connection.commit()
             if exc_type is None and self._written is not None:
                 await self._written(connection)
-        finally:
+        except BaseException:
             await connection.close()  # rolls back whatever is still open
+            raise
+        if exc_type is not None:
+            await connection.close()
+            return
+        try:
+            await connection.close()
+        except Exception:
+            # The work is done (read, or committed): a connection lost while it goes
+            # back must not report it failed. SQLAlchemy's pool resets or discards it.
+            logger.warning("a connection failed on its way back to the pool", exc_info=True)
 
 
 class _ReplicaRead:
-    """A read on a replica that has replayed this context's writes, else the primary."""
+    """`connection()` of a session with replicas: a replica that may serve this
+    context's read, else the primary (see `ReplicaSet.checkout`)."""
 
-    __slots__ = ("_inner", "_replicas", "_session")
+    __slots__ = ("_inner", "_replica", "_replicas")
 
-    def __init__(self, session: SQLAlchemySession, replicas: ReplicaSet) -> None:
-        self._session, self._replicas = session, replicas
+    def __init__(self, replicas: ReplicaSet) -> None:
+        self._replicas = replicas
         self._inner: _Checkout | None = None
+        self._replica: Replica | None = None
 
     async def __aenter__(self) -> AsyncConnection:
-        replicas = self._replicas
-        for replica in replicas.candidates():
-            checkout = replica.session._primary_read()
-            try:
-                connection = await checkout.__aenter__()
-            except Exception as error:  # unreachable, refused: the next one, or the primary
-                replica.failed(error)
-                continue
-            try:
-                fresh = not await replicas.lags_behind(replica, connection)
-                fresh = fresh and await replicas.has_replayed(connection)
-            except Exception as error:
-                await checkout.__aexit__(type(error), error, error.__traceback__)
-                replica.failed(error)
-                continue
-            if fresh:
-                replica.answered()
-                replicas.count(replica.session.pool_name)
-                self._inner = checkout
-                return connection
-            await checkout.__aexit__(None, None, None)
-        replicas.count("primary")
-        self._inner = self._session._primary_read()
-        return await self._inner.__aenter__()
+        self._inner, self._replica, connection = await self._replicas.checkout()
+        return connection
 
     async def __aexit__(
         self,
@@ -582,4 +603,6 @@ class _ReplicaRead:
         traceback: TracebackType | None,
     ) -> None:
         assert self._inner is not None
+        if self._replica is not None:
+            self._replica.in_flight -= 1
         await self._inner.__aexit__(exc_type, exc, traceback)

@@ -103,6 +103,8 @@ class Dialect:
     begins_transactions_itself: ClassVar[bool] = False
     #: What the engine sends to begin a transaction, where it begins them itself.
     begin_statement: ClassVar[str] = "BEGIN"
+    #: The server's port when the URL names none (`server.port` on spans).
+    default_port: ClassVar[int | None] = None
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;
     #: PostgreSQL does the opposite and is told to with NULLS FIRST / LAST).
     nulls_sort_first: ClassVar[bool] = True
@@ -115,13 +117,25 @@ class Dialect:
     #: The driver reads every stored datetime back as an aware datetime in UTC already
     #: (asyncpg's timestamptz): `UTCDateTime` then needs no result processor.
     reads_utc_datetimes: ClassVar[bool] = False
-    #: The primary's log position after a write, and whether a replica has replayed a
-    #: given one (`:position`): read-your-writes on replicas (`database/replicas.py`).
-    #: None: the position is unknown, and reads after a write stay on the primary a while.
-    write_position_sql: ClassVar[str | None] = None
-    replayed_position_sql: ClassVar[str | None] = None
-    #: On a replica: seconds behind its primary (0 when it has replayed all it received).
-    replica_lag_sql: ClassVar[str | None] = None
+
+    # -- replicas (database/replicas.py) ------------------------------------------------
+
+    async def write_position(self, connection: AsyncConnection) -> str | None:
+        """On the primary, after a commit: the position in its log that this write ends at.
+
+        None when the dialect has none to compare: reads after a write then stay on the
+        primary for a while instead (read-your-writes by time).
+        """
+        return None
+
+    async def has_replayed(self, connection: AsyncConnection, position: str) -> bool:
+        """On a replica: whether it has applied the primary's log up to `position`."""
+        return True
+
+    async def replica_lag(self, connection: AsyncConnection) -> float | None:
+        """On a replica: seconds behind its primary (0 when it has applied all it
+        received; infinite when replication has stopped), None when unknown."""
+        return None
 
     def datetime_type(self) -> TypeEngine[Any]:
         """The column type `UTCDateTime` stores its values in on this database."""

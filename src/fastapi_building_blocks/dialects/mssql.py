@@ -71,6 +71,7 @@ def _compile_merge(merge: Merge, compiler: SQLCompiler, **kw: Any) -> str:
 class MSSQLDialect(Dialect):
     name = "mssql"
     system_name = "microsoft.sql_server"
+    default_port = 1433
     async_driver = "aioodbc"
     extra = "mssql"
     paging_needs_order = True

@@ -57,6 +57,7 @@ class MySQLDialect(Dialect):
 
     name = "mysql"
     system_name = "mysql"
+    default_port = 3306
     async_driver = "aiomysql"
     extra = "mysql"
     begins_transactions_itself = True
@@ -85,6 +86,31 @@ class MySQLDialect(Dialect):
         arguments["isolation_level"] = "AUTOCOMMIT"
         arguments["connect_args"].setdefault("conv", fast_decoders())
         return arguments
+
+    # MariaDB numbers each transaction with a GTID (domain-server-sequence); MySQL's GTIDs
+    # are another scheme, not compared here: on MySQL, read-your-writes goes by time.
+
+    async def write_position(self, connection: AsyncConnection) -> str | None:
+        if self.system_name_of(connection.dialect) != "mariadb":
+            return None
+        # The GTID of this connection's last commit: the write just made.
+        position = (await connection.exec_driver_sql("SELECT @@last_gtid")).scalar()
+        return str(position) if position else None
+
+    async def has_replayed(self, connection: AsyncConnection, position: str) -> bool:
+        # Timeout 0: answers at once, 0 when the replica has applied the GTID, -1 if not.
+        result = await connection.exec_driver_sql("SELECT MASTER_GTID_WAIT(%s, 0)", (position,))
+        return result.scalar() == 0
+
+    async def replica_lag(self, connection: AsyncConnection) -> float | None:
+        if self.system_name_of(connection.dialect) != "mariadb":
+            return None
+        # Needs the SLAVE MONITOR (REPLICA MONITOR) privilege.
+        status = (await connection.exec_driver_sql("SHOW REPLICA STATUS")).mappings().first()
+        if status is None:
+            return None  # not a replica
+        behind = status["Seconds_Behind_Master"]
+        return float("inf") if behind is None else float(behind)  # NULL: replication stopped
 
     def on_connect(self, dbapi_connection: Any, options: EngineOptions) -> None:
         cursor = dbapi_connection.cursor()

@@ -57,23 +57,36 @@ _FAILURE_BY_SQLSTATE = {
 }
 
 
+_WRITE_POSITION = "SELECT pg_current_wal_lsn()::text"
+_REPLAYED = "SELECT pg_last_wal_replay_lsn() >= CAST($1::text AS pg_lsn)"
+#: Time since the last transaction replayed, while WAL received is still unapplied: an
+#: idle replica that has applied everything is 0 s behind, however old its last replay.
+_REPLICA_LAG = (
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+)
+
+
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     reads_utc_datetimes = True
-    write_position_sql = "SELECT pg_current_wal_lsn()::text"
-    replica_lag_sql = (
-        "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-        " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
-    )
-    replayed_position_sql = (
-        "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:position AS TEXT) AS pg_lsn)"
-    )
     system_name = "postgresql"
+    default_port = 5432
     async_driver = "asyncpg"
     extra = "postgres"
     nulls_sort_first = False
     #: asyncpg's autocommit is a flag on SQLAlchemy's adapter: no round trip to switch.
     single_statement_options = MappingProxyType({"isolation_level": "AUTOCOMMIT"})
+
+    async def write_position(self, connection: AsyncConnection) -> str | None:
+        return str((await connection.exec_driver_sql(_WRITE_POSITION)).scalar())
+
+    async def has_replayed(self, connection: AsyncConnection, position: str) -> bool:
+        return bool((await connection.exec_driver_sql(_REPLAYED, (position,))).scalar())
+
+    async def replica_lag(self, connection: AsyncConnection) -> float | None:
+        lag = (await connection.exec_driver_sql(_REPLICA_LAG)).scalar()
+        return None if lag is None else float(lag)
 
     def engine_arguments(self, url: URL, options: EngineOptions) -> dict[str, Any]:
         arguments = super().engine_arguments(url, options)

@@ -87,7 +87,7 @@ class OperationSpan:
     def __enter__(self) -> Observation:
         operation = self._operation
         self._span: Span = self._hook.tracer.start_span(
-            operation.span_name, kind=SpanKind.CLIENT, attributes=operation.attributes
+            operation.span_name, kind=SpanKind.CLIENT, attributes=operation.span_attributes
         )
         self._token = context.attach(trace.set_span_in_context(self._span))
         self._started = time.perf_counter()

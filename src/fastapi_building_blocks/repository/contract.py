@@ -415,8 +415,11 @@ class Repository(ABC, Generic[E, K]):
     def _coerce_key(self, key: Any) -> Any:
         return self._policy.coerce(self._key, key)
 
-    def _observed_database(self) -> tuple[str, str | None, str | None] | None:
-        """(system, namespace, pool name) for the hooks; None keeps this backend unobserved."""
+    def _observed_database(
+        self,
+    ) -> tuple[str, str | None, str | None, tuple[str | None, int | None]] | None:
+        """(system, namespace, pool name, server) for the hooks; None: this backend is not
+        observed."""
         return None
 
     # -- what a backend provides ------------------------------------------------------

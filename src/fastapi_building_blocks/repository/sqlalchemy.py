@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import builtins
 import itertools
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,8 @@ MAX_CACHED_SHAPES = 512
 
 #: What a connection is for: reads (never committed), one write statement (atomic by
 #: itself), or a transaction around several statements.
-Purpose = Literal["read", "write", "transaction"]
+T = TypeVar("T")
+Purpose = Literal["write", "transaction"]
 
 
 class SQLAlchemyRepository(Repository[E, K]):
@@ -74,19 +75,27 @@ class SQLAlchemyRepository(Repository[E, K]):
             or (column.primary_key and column.autoincrement == "auto" and is_integer_column(column))
         )
 
-    def _observed_database(self) -> tuple[str, str | None, str | None]:
+    def _observed_database(
+        self,
+    ) -> tuple[str, str | None, str | None, tuple[str | None, int | None]]:
         session = self.session
-        return session.system_name, session.database_name, session.pool_name
+        return session.system_name, session.database_name, session.pool_name, session.server
 
-    def _connection(self, purpose: Purpose = "read") -> _TranslatingConnection:
-        """A connection for reads, one write, or a transaction; driver errors translated."""
+    def _connection(self, purpose: Purpose) -> _TranslatingConnection:
+        """A connection for one write or a transaction; driver errors translated."""
         session = self.session
-        context = (
-            session.connection() if purpose == "read"
-            else session.statement() if purpose == "write"
-            else session.transaction()
-        )  # fmt: skip
+        context = session.statement() if purpose == "write" else session.transaction()
         return _TranslatingConnection(context, self)
+
+    async def _read(
+        self, run: Callable[[AsyncConnection], Awaitable[T]], *, on_primary: bool = False
+    ) -> T:
+        """`run` on the session's connection for reads (a replica's, where it has them);
+        driver errors translated."""
+        try:
+            return await self.session.read(run, on_primary=on_primary)
+        except Exception as error:
+            raise _translated(error, self) from error
 
     # -- the repository's own queries -------------------------------------------------
 
@@ -103,8 +112,15 @@ class SQLAlchemyRepository(Repository[E, K]):
                 statement = select(orders.c.customer_id, func.sum(orders.c.amount))
                 return await self.query(self.live(statement.group_by(orders.c.customer_id)))
         """
-        async with self._connection() as connection:
+
+        async def run(connection: AsyncConnection) -> builtins.list[Mapping[str, Any]]:
             return dicts(await connection.execute(statement, params or {}))
+
+        # A locking read (SELECT ... FOR UPDATE) goes to the primary. SQLAlchemy keeps the
+        # lock clause in an attribute of its own only; Select has no public accessor.
+        return await self._read(
+            run, on_primary=getattr(statement, "_for_update_arg", None) is not None
+        )
 
     @observed("execute")
     async def execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
@@ -142,8 +158,7 @@ class SQLAlchemyRepository(Repository[E, K]):
 
     async def _get_row(self, key: Any) -> Mapping[Any, Any] | None:
         prepared = self._prepared("get", lambda _: self._select_by_key, ("key",))
-        async with self._connection() as connection:
-            return await prepared.row(connection, {"key": key})
+        return await self._read(lambda connection: prepared.row(connection, {"key": key}))
 
     def _select(
         self,
@@ -211,23 +226,23 @@ class SQLAlchemyRepository(Repository[E, K]):
         after: Sequence[Any] | None,
     ) -> builtins.list[Mapping[Any, Any]]:
         prepared, params = self._select(filters, sort, limit, offset, after)
-        async with self._connection() as connection:
-            return await prepared.rows(connection, params)
+        return await self._read(lambda connection: prepared.rows(connection, params))
 
     async def _count_and_fetch(
         self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
     ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
         page, page_params = self._select(filters, sort, limit, offset, None)
         count, count_params = self._count_statement(filters)
-        async with self._connection() as connection:
+
+        async def run(connection: AsyncConnection) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
             total = await count.row(connection, count_params)
-            rows = await page.rows(connection, page_params)
-        return _first_value(total), rows
+            return _first_value(total), await page.rows(connection, page_params)
+
+        return await self._read(run)
 
     async def _count(self, filters: Sequence[Checked]) -> int:
         count, params = self._count_statement(filters)
-        async with self._connection() as connection:
-            return _first_value(await count.row(connection, params))
+        return _first_value(await self._read(lambda connection: count.row(connection, params)))
 
     # -- writes -----------------------------------------------------------------------
 
@@ -444,5 +459,9 @@ class _TranslatingConnection:
                 raise translated from exc
 
     def _translated(self, error: Exception) -> Exception:
-        repository = self._repository
-        return translate_error(error, repository._dialect, repository.table) or error
+        return _translated(error, self._repository)
+
+
+def _translated(error: Exception, repository: Any) -> Exception:
+    """The package error for a driver error on `repository`'s table; others unchanged."""
+    return translate_error(error, repository._dialect, repository.table) or error
