@@ -22,7 +22,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import Select, literal_column, select, text
+from sqlalchemy import Integer, Select, literal_column, select, text
 
 from fastapi_building_blocks import SQLAlchemySession, UnitOfWork
 from fastapi_building_blocks.database.replicas import (
@@ -61,8 +61,8 @@ async def answered_by(session: SQLAlchemySession | UnitOfWork, cluster: Cluster)
 
 async def sees(session: SQLAlchemySession, cluster: Cluster, label: str) -> tuple[int, bool]:
     """In one read: which server answered, and whether it has the parent `label`."""
-    statement: Select[Any] = select(
-        literal_column(cluster.answered_by_sql.removeprefix("SELECT ")).label("port"),
+    statement = select(
+        literal_column(cluster.answered_by_sql.removeprefix("SELECT "), Integer).label("port"),
         select(parents.c.id).where(parents.c.label == label).exists().label("found"),
     )
     (row,) = await SQLParents(session).query(statement)
