@@ -22,6 +22,7 @@ from fastapi_building_blocks import (
 )
 from tests.backends import BACKENDS, SERVER_URLS, sqlite_url
 from tests.schema import REPOSITORIES, schema
+from tests.servers.replicas import CLUSTERS
 
 
 @dataclass
@@ -55,27 +56,33 @@ def backend_url(name: str, directory: Path) -> str:
     return sqlite_url(directory) if name == "sqlite" else SERVER_URLS[name]
 
 
-#: Each SQL backend twice: hot statements through the driver, and all through SQLAlchemy.
+#: Each SQL backend twice: hot statements through the driver, and all through SQLAlchemy;
+#: and the servers once more with reads routed to their two replicas (one 2 s behind).
 BACKEND_PATHS = [
-    ("memory", True),
-    *((name, driver) for name in BACKENDS if name != "memory" for driver in (True, False)),
+    ("memory", "driver"),
+    *((name, path) for name in BACKENDS if name != "memory" for path in ("driver", "sqlalchemy")),
+    *((cluster.name, "replicas") for cluster in CLUSTERS),
 ]
 
 
 @pytest.fixture(
     scope="session",
     params=BACKEND_PATHS,
-    ids=[name if driver else f"{name}-sqlalchemy" for name, driver in BACKEND_PATHS],
+    ids=[name if path == "driver" else f"{name}-{path}" for name, path in BACKEND_PATHS],
 )
 async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Backend]:
-    name, driver_path = request.param
+    name, path = request.param
     if name == "memory":
         yield Backend("memory", None)
         return
     url = backend_url(name, tmp_path_factory.mktemp("sqlite"))
-    session = SQLAlchemySession(url, use_driver_path=driver_path)
+    replicas = next(
+        ([c.replica_url, c.delayed_url] for c in CLUSTERS if path == "replicas" and c.name == name),
+        [],
+    )
+    session = SQLAlchemySession(url, use_driver_path=path != "sqlalchemy", replica_urls=replicas)
     async with session.engine.begin() as connection:
         await connection.run_sync(schema.drop_all)
         await connection.run_sync(schema.create_all)
@@ -86,7 +93,8 @@ async def backend(
 @pytest.fixture
 async def clean_backend(backend: Backend) -> Backend:
     if backend.session is not None:
-        async with backend.session.engine.begin() as connection:
+        # Through the session: with replicas, the test's reads then wait for these deletes.
+        async with backend.session.transaction() as connection:
             for table in reversed(schema.sorted_tables):
                 await connection.execute(delete(table))
     return backend.with_fresh_memory()
