@@ -26,7 +26,7 @@ from fastapi_building_blocks.observability import (
     remove_hook,
 )
 
-from .api import posts, users
+from .api import page_views, posts, users
 from .settings import Settings
 
 #: The service's migrations, whose last revision the database must be at to be ready.
@@ -49,6 +49,7 @@ TAGS = [
         "description": "People who write posts; emails are unique, compared without case.",
     },
     {"name": "posts", "description": "What users write; deleting a user with posts is a 409."},
+    {"name": "page views", "description": "Pages seen, kept in the analytics database."},
     {"name": "health", "description": "Liveness, and readiness of every database."},
 ]
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(posts.extra)
     app.include_router(posts.router)
+    app.include_router(page_views.router)
     if settings.telemetry:
         from .telemetry import instrument
 

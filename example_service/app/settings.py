@@ -8,6 +8,7 @@ passwords are secrets: never in a repr or a dump of the settings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from fastapi_building_blocks.settings import DatabasesSettings
@@ -16,6 +17,10 @@ from fastapi_building_blocks.settings import DatabasesSettings
 class Settings(DatabasesSettings):
     #: With nothing configured, an SQLite file beside the process.
     default_url: ClassVar[str | None] = "sqlite+aiosqlite:///./example.db"
+    #: The other databases the service uses, where the environment names none for them.
+    default_urls: ClassVar[Mapping[str, str]] = {
+        "analytics": "sqlite+aiosqlite:///./example-analytics.db"
+    }
 
     #: Request bodies above this many bytes are refused with 413.
     max_body_bytes: int = 1_048_576

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import text
+
+from fastapi_building_blocks import SQLAlchemySession
 
 NEW_USER = {"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Example.com",
             "username": "ada"}  # fmt: skip
@@ -27,10 +30,31 @@ async def test_each_resource_says_where_its_new_rows_live(client: httpx.AsyncCli
     assert (await client.get(created.headers["Location"])).json()["title"] == "Hi"
 
 
-async def test_the_service_is_ready_once_migrated(client: httpx.AsyncClient) -> None:
+async def test_the_service_is_ready_once_both_databases_are_migrated(
+    client: httpx.AsyncClient,
+) -> None:
     ready = await client.get("/health/ready")
 
-    assert ready.json()["databases"]["default"]["status"] == "ok"
+    assert ready.status_code == 200
+    assert {name: db["status"] for name, db in ready.json()["databases"].items()} == {
+        "default": "ok",
+        "analytics": "ok",
+    }
+
+
+async def test_page_views_live_in_the_analytics_database(
+    client: httpx.AsyncClient, analytics_url: str
+) -> None:
+    created = await client.post("/api/v1/page-views/", json={"path": "/pricing"})
+    listed = await client.get("/api/v1/page-views/", params={"filter": "path:eq:/pricing"})
+
+    stored = SQLAlchemySession(analytics_url)
+    async with stored.connection() as connection:
+        paths = (await connection.execute(text("SELECT path FROM page_views"))).scalars().all()
+    await stored.disconnect()
+    assert created.status_code == 201
+    assert [view["path"] for view in listed.json()["items"]] == ["/pricing"]
+    assert paths == ["/pricing"]
 
 
 async def test_a_bad_request_is_a_problem_document(client: httpx.AsyncClient) -> None:

@@ -17,6 +17,7 @@ A service extends `DatabasesSettings` with its own fields, or uses `DatabaseSett
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -157,6 +158,9 @@ class DatabasesSettings(DatabaseParts, BaseSettings):
     #: The default database when the environment names none (a subclass's choice, e.g. an
     #: SQLite file so the service starts with nothing configured).
     default_url: ClassVar[str | None] = None
+    #: The same for other names: databases the service's code uses (its routes name
+    #: them), each with the URL it gets when DATABASES__<name>__URL is not set.
+    default_urls: ClassVar[Mapping[str, str]] = {}
 
     database_url: SecretStr | None = None
     databases: dict[str, NamedDatabaseSettings] = {}
@@ -174,6 +178,10 @@ class DatabasesSettings(DatabaseParts, BaseSettings):
             if named.url is not None:
                 raise ValueError("DATABASE_URL and DATABASES__default__URL both name the default")
             self.databases[DEFAULT] = named.model_copy(update={"url": primary})
+        for name, url in self.default_urls.items():
+            given = self.databases.get(name, NamedDatabaseSettings())
+            if given.url is None:  # options alone (…__POOL_SIZE) keep the default URL
+                self.databases[name] = given.model_copy(update={"url": SecretStr(url)})
         for name, database in self.databases.items():
             if database.url is None:
                 raise ValueError(f"database {name!r} has options but no URL (or DB_TYPE)")

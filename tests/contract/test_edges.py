@@ -24,7 +24,7 @@ from fastapi_building_blocks import (
 from fastapi_building_blocks.repository.operators import MAX_PATTERN_LENGTH
 from fastapi_building_blocks.repository.policy import MAX_FILTERS
 from tests.contract.conftest import make_thing
-from tests.schema import File, Folder, Note, notes
+from tests.schema import File, Folder, Note, Parent, key_of, notes
 
 TOO_LONG = "x" * 101  # things.name is Unicode(100)
 
@@ -335,3 +335,12 @@ async def test_update_fields_on_a_missing_or_deleted_row_is_not_found(notes: Any
         await notes.update_fields(note.id, {"body": "b"})
     with pytest.raises(NotFoundError):
         await notes.update_fields(uuid.uuid4(), {"body": "b", "version": 1})
+
+
+async def test_update_fields_with_nothing_to_set_returns_the_row_as_it_is(parents: Any) -> None:
+    """A table without managed columns, and no field named: no UPDATE to send."""
+    parent = await parents.create(Parent(label="unchanged"))
+
+    assert await parents.update_fields(key_of(parent), {}) == parent
+    with pytest.raises(NotFoundError):
+        await parents.update_fields(key_of(parent) + 1000, {})

@@ -19,7 +19,6 @@ from sqlalchemy import delete
 
 from example_service.app.infrastructure.tables import schema
 from example_service.app.main import create_app
-from example_service.app.settings import Settings
 from fastapi_building_blocks import DatabaseUnavailableError, SQLAlchemySession
 from fastapi_building_blocks.observability import (
     OpenTelemetryHook,
@@ -32,6 +31,7 @@ from fastapi_building_blocks.observability.instrumentation import (
     instrument_sessions,
 )
 from tests.schema import SQLParents
+from tests.service.conftest import service_settings
 
 ALICE = {"first_name": "Alice", "last_name": "Test", "email": "alice@test.com", "username": "alice"}
 SYSTEMS = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mariadb"}
@@ -72,7 +72,7 @@ async def telemetry(service_url: str) -> AsyncIterator[Telemetry]:
     meter_provider = MeterProvider(metric_readers=[reader])
     hook = OpenTelemetryHook(tracer_provider, meter_provider)
     add_hook(hook)
-    app = create_app(Settings(database_url=service_url, telemetry=False, json_logs=False))
+    app = create_app(service_settings(service_url))
     instrument_app(app, tracer_provider, meter_provider)
     try:
         async with app.router.lifespan_context(app):

@@ -9,7 +9,7 @@ set -euo pipefail
 
 TEST_USER=${FBB_TEST_DB_USER:-fbb}
 TEST_PASSWORD=${FBB_TEST_DB_PASSWORD:-fbb}
-TEST_DATABASES=(fbb_test fbb_bench fbb_newcomer)  # fbb_newcomer: a new service's own, empty
+TEST_DATABASES=(fbb_test fbb_bench fbb_newcomer fbb_analytics)  # fbb_newcomer: a new service's own, empty; fbb_analytics: the example's second database
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -4,11 +4,13 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
+from pydantic import SecretStr
 from sqlalchemy import delete, make_url, text
 
 from example_service.app.infrastructure.tables import schema
@@ -16,6 +18,7 @@ from example_service.app.main import create_app
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
 from fastapi_building_blocks.migrations import KEEP_LOGGING
+from fastapi_building_blocks.settings import NamedDatabaseSettings
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
 
@@ -34,18 +37,45 @@ def newcomer_url(backend: str, directory: Path) -> str:
     return make_url(url).set(database=NEWCOMER_DATABASE).render_as_string(hide_password=False)
 
 
-def alembic_config(url: str) -> Config:
-    config = Config(str(ALEMBIC_INI))
+#: The example's second database on each server (tests/servers/ensure.sh creates it).
+ANALYTICS_DATABASE = "fbb_analytics"
+
+
+def alembic_config(url: str, section: str = "alembic") -> Config:
+    config = Config(str(ALEMBIC_INI), ini_section=section)
     config.cmd_opts = argparse.Namespace(x=[f"url={url}"])
     config.attributes[KEEP_LOGGING] = True  # pytest's capture stays as it is
     return config
 
 
+def analytics_url_for(url: str) -> str:
+    """The example's "analytics" database beside the default one at `url`: a file in the
+    same folder for SQLite, a database of its own on the same server otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        return parsed.set(
+            database=str(Path(parsed.database).with_name("analytics.db"))
+        ).render_as_string()
+    return parsed.set(database=ANALYTICS_DATABASE).render_as_string(hide_password=False)
+
+
+def service_settings(url: str, **options: Any) -> Settings:
+    """The example's settings for tests: the default database at `url`, analytics beside it."""
+    analytics = NamedDatabaseSettings(url=SecretStr(analytics_url_for(url)))
+    options.setdefault("telemetry", False)
+    options.setdefault("json_logs", False)
+    return Settings(database_url=SecretStr(url), databases={"analytics": analytics}, **options)
+
+
 async def migrate(url: str, revision: str = "head") -> None:
-    """From an empty schema to `revision` ("base": stay empty), as on a new database.
+    """From an empty schema to `revision` ("base": stay empty), as on a new database; the
+    analytics database beside it to its head.
 
     The migrations' env uses asyncio.run, so Alembic gets a thread of its own.
     """
+    analytics = alembic_config(analytics_url_for(url), "analytics")
+    await asyncio.to_thread(command.upgrade, analytics, "head")
     session = SQLAlchemySession(url)
     async with session.transaction() as connection:
         await connection.run_sync(schema.drop_all)
@@ -71,7 +101,7 @@ async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
         for table in reversed(schema.sorted_tables):
             await connection.execute(delete(table))
     await session.disconnect()
-    app = create_app(Settings(database_url=service_url, telemetry=False, json_logs=False))
+    app = create_app(service_settings(service_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -18,20 +18,20 @@ from tests.backends import sqlite_url
 from tests.service.conftest import ALEMBIC_INI, newcomer_url
 from tests.system.service_process import ROOT
 
-ANALYTICS_ENV = """
+#: A third database, "reports", that the service has migrations for but no default URL.
+REPORTS_ENV = """
 from alembic import context
 from sqlalchemy import Column, Integer, String, Table
 
-from example_service.app.infrastructure.tables import schema
 from example_service.app.settings import Settings
 from fastapi_building_blocks import metadata
 from fastapi_building_blocks.migrations import run_migrations
 
-analytics = metadata()
-Table("events", analytics, Column("id", Integer, primary_key=True), Column("name", String(50)))
-run_migrations(context, Settings(), {"default": schema, "analytics": analytics})
+reports = metadata()
+Table("events", reports, Column("id", Integer, primary_key=True), Column("name", String(50)))
+run_migrations(context, Settings(), {"reports": reports})
 """
-ANALYTICS_REVISION = """
+REPORTS_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -54,17 +54,18 @@ def downgrade() -> None:
 
 @pytest.fixture
 def service_migrations(tmp_path: Path) -> Path:
-    """The example's migrations for "default", and an "analytics" database's of its own."""
-    shutil.copytree(ALEMBIC_INI.parent / "migrations", tmp_path / "migrations")
-    analytics = tmp_path / "analytics_migrations"
-    (analytics / "versions").mkdir(parents=True)
-    (analytics / "env.py").write_text(ANALYTICS_ENV)
-    shutil.copy(ALEMBIC_INI.parent / "migrations" / "script.py.mako", analytics)
-    (analytics / "versions" / "a001_events.py").write_text(ANALYTICS_REVISION)
+    """The example's migrations ("default" and "analytics"), and a "reports" database's."""
+    for folder in ("migrations", "analytics_migrations"):
+        shutil.copytree(ALEMBIC_INI.parent / folder, tmp_path / folder)
+    reports = tmp_path / "reports_migrations"
+    (reports / "versions").mkdir(parents=True)
+    (reports / "env.py").write_text(REPORTS_ENV)
+    shutil.copy(ALEMBIC_INI.parent / "migrations" / "script.py.mako", reports)
+    (reports / "versions" / "a001_events.py").write_text(REPORTS_REVISION)
     ini = tmp_path / "alembic.ini"
     ini.write_text(
         ALEMBIC_INI.read_text().replace("%(here)s/..", str(ROOT))
-        + f"\n[analytics]\nscript_location = {analytics}\nprepend_sys_path = {ROOT}\n"
+        + f"\n[reports]\nscript_location = {reports}\nprepend_sys_path = {ROOT}\n"
         "path_separator = os\n"
     )
     return ini
@@ -81,7 +82,7 @@ async def tables(url: str) -> set[str]:
 async def emptied(url: str) -> str:
     session = SQLAlchemySession(url)
     async with session.transaction() as connection:
-        for table in ("events", "alembic_version"):
+        for table in ("events", "page_views", "alembic_version"):
             await connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     await session.disconnect()
     return url
@@ -100,23 +101,31 @@ def test_every_configured_database_is_upgraded_by_one_command(
 ) -> None:
     default = sqlite_url(tmp_path)
     analytics = asyncio.run(emptied(newcomer_url("postgresql", tmp_path)))
+    reports = f"sqlite+aiosqlite:///{tmp_path / 'reports.db'}"
 
-    done = migrate(service_migrations, DATABASE_URL=default, DATABASES__ANALYTICS__URL=analytics)
+    done = migrate(
+        service_migrations, DATABASE_URL=default, DATABASES__ANALYTICS__URL=analytics,
+        DATABASES__REPORTS__URL=reports,
+    )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
     assert {"users", "posts"} <= asyncio.run(tables(default))
-    assert "events" in asyncio.run(tables(analytics))
-    assert "Running upgrade  -> a001" in done.stderr
-    assert head_revisions(service_migrations) == {"default": "0001", "analytics": "a001"}
+    assert "page_views" in asyncio.run(tables(analytics))
+    assert "events" in asyncio.run(tables(reports))
+    assert "Running upgrade  -> a0001" in done.stderr
+    assert head_revisions(service_migrations) == {
+        "default": "0001", "analytics": "a0001", "reports": "a001",
+    }  # fmt: skip
 
 
 def test_a_database_that_is_not_configured_is_skipped_and_said_so(
     service_migrations: Path, tmp_path: Path
 ) -> None:
     default = sqlite_url(tmp_path)
+    analytics = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
 
-    done = migrate(service_migrations, DATABASE_URL=default)
+    done = migrate(service_migrations, DATABASE_URL=default, DATABASES__ANALYTICS__URL=analytics)
 
     assert done.returncode == 0, done.stderr
-    assert "'analytics' is not configured" in done.stderr
+    assert "'reports' is not configured" in done.stderr
     assert {"users", "posts"} <= asyncio.run(tables(default))

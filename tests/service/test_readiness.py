@@ -10,13 +10,12 @@ import pytest
 from alembic import command
 
 from example_service.app.main import create_app
-from example_service.app.settings import Settings
 from tests.backends import SQL_BACKENDS
-from tests.service.conftest import alembic_config, migrate, newcomer_url
+from tests.service.conftest import alembic_config, migrate, newcomer_url, service_settings
 
 
 async def readiness(url: str) -> httpx.Response:
-    app = create_app(Settings(database_url=url, telemetry=False, json_logs=False))
+    app = create_app(service_settings(url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

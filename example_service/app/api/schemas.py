@@ -83,3 +83,22 @@ class PostRead(BaseModel):
 class UserWithWelcomePost(BaseModel):
     user: UserRead
     post: PostRead
+
+
+class PageViewCreate(Body):
+    path: str = Field(min_length=1, max_length=500, pattern=r"^/[^\x00]*$")
+    user_id: uuid.UUID | None = None
+
+
+class PageViewUpdate(Body):
+    path: str | None = Field(None, min_length=1, max_length=500, pattern=r"^/[^\x00]*$")
+    user_id: uuid.UUID | None = None
+
+
+class PageViewRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    path: str
+    user_id: uuid.UUID | None
+    viewed_at: datetime

@@ -8,9 +8,10 @@ from sqlalchemy import func, select, true
 
 from fastapi_building_blocks import Filter, Page, SQLAlchemyRepository, any_of
 
+from ..domain.page_view import PageView
 from ..domain.post import Post
 from ..domain.user import User
-from .tables import posts, users
+from .tables import page_views, posts, users
 
 
 class UserRepository(SQLAlchemyRepository[User, uuid.UUID]):
@@ -50,3 +51,10 @@ class PostRepository(SQLAlchemyRepository[Post, uuid.UUID]):
             statement = statement.where(posts.c.published == true())
         rows = await self.query(self.live(statement).group_by(posts.c.author_id))
         return {row["author_id"]: row["posts"] for row in rows}
+
+
+class PageViewRepository(SQLAlchemyRepository[PageView, uuid.UUID]):
+    """On the "analytics" database: the routes choose it (`database="analytics"`)."""
+
+    table = page_views
+    filterable = sortable = ("path", "user_id", "viewed_at")

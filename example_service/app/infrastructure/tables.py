@@ -7,7 +7,7 @@ Server, where plain VARCHAR would lose non-Latin characters and emoji.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, String, Table, Unicode, UnicodeText
+from sqlalchemy import Boolean, Column, String, Table, Unicode, UnicodeText, Uuid
 
 from fastapi_building_blocks import (
     created_at,
@@ -45,4 +45,18 @@ posts = Table(
     created_at(),
     updated_at(),
     version(),
+)
+
+#: The "analytics" database's tables (DATABASES__analytics__URL), in a schema of their
+#: own with migrations of their own (example_service/analytics_migrations).
+analytics_schema = metadata()
+
+page_views = Table(
+    "page_views",
+    analytics_schema,
+    uuid_primary_key(),
+    Column("path", Unicode(500), nullable=False),
+    # A user of the default database: another database, so no foreign key can hold it.
+    Column("user_id", Uuid, nullable=True, index=True),
+    created_at("viewed_at"),
 )

@@ -323,7 +323,10 @@ class Repository(ABC, Generic[E, K]):
             conditions += self._managed.version_condition(expected)
             self._policy.check_row({str(version): expected + 1})
         self._policy.check_row(changes)
-        row = await self._update_returning(coerced, changes, conditions)
+        if not changes and version is None:  # nothing named, nothing managed to set
+            row = await self._get_row(coerced)
+        else:
+            row = await self._update_returning(coerced, changes, conditions)
         if row is not None:
             return self._row_to_entity(row)
         raise await self._why_not_updated(coerced, expected)
