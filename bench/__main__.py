@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import itertools
 import os
 import platform
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import delete, event, text
+from sqlalchemy import delete, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks import Filter, SQLAlchemySession
 from fastapi_building_blocks.dialects import DEFAULT_ENGINE_OPTIONS
 
 from . import workloads
@@ -53,6 +54,11 @@ DEFAULT_URLS = {
         "BENCH_MARIADB_URL", "mysql+aiomysql://fbb:fbb@127.0.0.1:3306/fbb_bench"
     ),
 }
+#: The prompt replica of each server (tests/servers/ensure.sh runs them).
+REPLICA_PORTS = {"postgresql": 5433, "mariadb": 3307}
+#: The rows of the replica table, and the one they compare to.
+PRIMARY_READ = "primary, no replicas"
+ROUTED_READ = "replica, routed"
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class Table:
 
 TABLES = (
     Table(
-        lambda workload: not workload.startswith(("observability", "pool", OPENED)),
+        lambda workload: not workload.startswith(("observability", "pool", "replicas", OPENED)),
         "approach",
         {
             "vs Core prebuilt": workloads.CORE_PREBUILT,
@@ -124,6 +130,11 @@ TABLES = (
         "pool",
         {"vs sized to the load": "sized to the load"},
         opened=True,
+    ),
+    Table(
+        lambda workload: workload.startswith("replicas"),
+        "where the read goes",
+        {"vs primary": PRIMARY_READ, "vs replica routed": ROUTED_READ},
     ),
     Table(  # against nothing, and against the SDK used by hand
         lambda workload: workload.startswith("observability"),
@@ -257,6 +268,8 @@ async def measure_backend(
         return rates, versions
     await measure_concurrency(name, url, plan, seeded, rates)
     await measure_pools(url, plan, seeded, rates)
+    if name in REPLICA_PORTS:
+        await measure_replicas(url, REPLICA_PORTS[name], plan, seeded, rates)
     http_rounds = max(1, plan.rounds // 2)
     rates.update(await measure_http(url, http_rounds, plan.http_seconds, plan.http_clients))
     return rates, versions
@@ -335,6 +348,48 @@ async def measure_pools(url: str, plan: Plan, seeded: list[Any], rates: Rates) -
         await session.disconnect()
 
 
+async def measure_replicas(
+    url: str, replica_port: int, plan: Plan, seeded: list[Any], rates: Rates
+) -> None:
+    """Get by key through a session with a replica, against one without: what routing
+    costs. The replica runs on the same machine as the primary, the same server type.
+
+    "after a write" reads in a context that wrote, once the replica has the write: each
+    read first asks the replica whether it has replayed it (read-your-writes).
+    """
+    replica_url = make_url(url).set(port=replica_port).render_as_string(hide_password=False)
+    routed = SQLAlchemySession(url, replica_urls=[replica_url])
+    sessions = {
+        PRIMARY_READ: SQLAlchemySession(url),
+        "replica, direct (no routing)": SQLAlchemySession(replica_url),
+        ROUTED_READ: routed,
+    }
+    for session in sessions.values():
+        await session.connect()
+    keys = itertools.cycle([item.id for item in seeded])
+    label = "replicas: get by primary key"
+
+    def getter(session: SQLAlchemySession) -> workloads.Operation:
+        repository = ItemRepository(session)
+        return lambda: repository.get(next(keys))
+
+    async def after_a_write() -> float:
+        await ItemRepository(routed).update_where(
+            [Filter("id", "eq", seeded[0].id)], {"score": seeded[0].score}
+        )
+        await asyncio.sleep(0.2)  # long enough for the replica to replay it
+        return await rate(getter(routed), plan.single)
+
+    for _ in range(plan.rounds):
+        for approach, session in sessions.items():
+            rates[label][approach].append(await rate(getter(session), plan.single))
+        context = contextvars.Context()  # a request of its own, that wrote
+        written = await asyncio.create_task(after_a_write(), context=context)
+        rates[label]["replica, routed, after a write (read-your-writes check)"].append(written)
+    for session in sessions.values():
+        await session.disconnect()
+
+
 async def server_version(session: SQLAlchemySession) -> str:
     if session.dialect.name == "sqlite":
         import sqlite3
@@ -386,6 +441,11 @@ def report(results: dict[str, tuple[Rates, dict[str, str]]], plan: Plan) -> str:
         "  (bench/core_app.py), each a real uvicorn process, loaded by wrk (one thread, the",
         "  stated connections; a Python client capped both near 200 requests/s); both with",
         "  telemetry off and a pool as large as the load (bench/http.py says why).",
+        "- **replicas** rows: get by key on a session without replicas (the primary), on",
+        "  the replica directly, and routed to it by a session with `replica_urls` (the",
+        "  prompt replica `make test` runs, the same server type on the same machine);",
+        "  \"after a write\": in a context that wrote, so each read first asks the replica",
+        "  whether it has replayed that write (one more small query, on the same connection).",
         "- **observability** rows compare the repository with no hooks against the same calls",
         "  with the OpenTelemetry hook recording into a real SDK (batch span processor,",
         "  in-memory metric reader): a span for every call, or for 10% of traces",

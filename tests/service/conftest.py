@@ -60,21 +60,21 @@ def analytics_url_for(url: str) -> str:
     return parsed.set(database=ANALYTICS_DATABASE).render_as_string(hide_password=False)
 
 
-def service_settings(url: str, **options: Any) -> Settings:
+def service_settings(url: str, analytics_url: str | None = None, **options: Any) -> Settings:
     """The example's settings for tests: the default database at `url`, analytics beside it."""
-    analytics = NamedDatabaseSettings(url=SecretStr(analytics_url_for(url)))
+    analytics = NamedDatabaseSettings(url=SecretStr(analytics_url or analytics_url_for(url)))
     options.setdefault("telemetry", False)
     options.setdefault("json_logs", False)
     return Settings(database_url=SecretStr(url), databases={"analytics": analytics}, **options)
 
 
-async def migrate(url: str, revision: str = "head") -> None:
+async def migrate(url: str, revision: str = "head", analytics_url: str | None = None) -> None:
     """From an empty schema to `revision` ("base": stay empty), as on a new database; the
     analytics database beside it to its head.
 
     The migrations' env uses asyncio.run, so Alembic gets a thread of its own.
     """
-    analytics = alembic_config(analytics_url_for(url), "analytics")
+    analytics = alembic_config(analytics_url or analytics_url_for(url), "analytics")
     await asyncio.to_thread(command.upgrade, analytics, "head")
     session = SQLAlchemySession(url)
     async with session.transaction() as connection:

@@ -19,11 +19,9 @@ from sqlalchemy import func, select
 
 from example_service.app.infrastructure.tables import posts, users
 from example_service.app.main import create_app
-from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
-from fastapi_building_blocks.settings import NamedDatabaseSettings
 from tests.servers.disposable import DisposableMariaDB, DisposablePostgres
-from tests.service.conftest import migrate
+from tests.service.conftest import migrate, service_settings
 from tests.service.test_users_api import USERS, person
 
 STATEMENT_TIMEOUT = 1.0
@@ -63,13 +61,11 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
 
 @asynccontextmanager
 async def service(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    await migrate(server.instance.url)
-    settings = Settings(
-        database_url=server.instance.url,
-        databases={"default": NamedDatabaseSettings(statement_timeout=STATEMENT_TIMEOUT)},
-        telemetry=False,
-        json_logs=False,
-    )
+    # The faults are the default database's; analytics stays an SQLite file beside.
+    analytics = f"sqlite+aiosqlite:///{server.instance.directory / 'analytics.db'}"
+    await migrate(server.instance.url, analytics_url=analytics)
+    settings = service_settings(server.instance.url, analytics)
+    settings.databases["default"].statement_timeout = STATEMENT_TIMEOUT
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -199,5 +195,6 @@ async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_
     assert [response.status_code for response in during] == [503, 503, 503]
     assert all(response.headers["retry-after"] for response in during)
     assert ready.status_code == 503
-    assert ready.json()["databases"] == {"default": {"status": "unavailable"}}
+    assert ready.json()["databases"]["default"] == {"status": "unavailable"}
+    assert ready.json()["databases"]["analytics"]["status"] == "ok"  # says which one failed
     assert recovered is not None, "no 2xx within 2 s of the server's return"

@@ -135,7 +135,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tables.write_text(tables.read_text() + TABLE)
     (package / "app" / "api" / "gadgets.py").write_text(ROUTES)
     main = package / "app" / "main.py"
-    edit(main, "from .api import posts, users", "from .api import gadgets, posts, users")
+    edit(
+        main,
+        "from .api import page_views, posts, users",
+        "from .api import gadgets, page_views, posts, users",
+    )
     included = "    app.include_router(posts.router)\n"
     edit(main, included, f"{included}    app.include_router(gadgets.router)\n")
     scratch = f"sqlite+aiosqlite:///{folder}/scratch.db"
