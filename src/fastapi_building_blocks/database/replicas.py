@@ -12,8 +12,8 @@ Read-your-writes, per context (a request, a task): after a write through the ses
 its position in the primary's log is remembered in a context variable (PostgreSQL: the
 WAL position after the commit; MariaDB: the GTID of the connection's last commit). A
 later read in the same context goes to a replica only once that replica has applied the
-position, which one small query on the replica's connection answers; otherwise to the
-primary. Where the dialect has no position to compare, reads in the context stay on the
+position, which one small query on the replica's connection answers (once: the
+furthest position a replica is known to have applied is kept); otherwise to the primary. Where the dialect has no position to compare, reads in the context stay on the
 primary for `READ_YOUR_WRITES_SECONDS` after the write. A client can carry its writes
 across requests as a token (`read_your_writes_token` / `restore_read_your_writes`).
 """
@@ -140,6 +140,9 @@ class Replica:
     lag_checked_at: float = float("-inf")
     #: Reads running on it now (least_pending picks the replica with the fewest).
     in_flight: int = 0
+    #: The furthest log position it is known to have applied (`Dialect.position_order`):
+    #: a write at or before it needs no question to the replica.
+    applied: int = -1
     _probe: asyncio.Task[None] | None = None
 
     def failed(self, error: BaseException) -> None:
@@ -162,8 +165,10 @@ class Replica:
             except Exception:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
-            # Connections pooled before the failure may be dead: start from a fresh pool.
+            # Connections pooled before the failure may be dead: start from a fresh pool;
+            # and what it had applied may not hold for the server that answers now.
             await self.session.engine.dispose()
+            self.applied = -1
             logger.info("replica %s answers again", self.session.pool_name)
             self.up, self._probe = True, None
             return
@@ -238,7 +243,13 @@ class ReplicaSet:
         written = (_written.get() or {}).get(self.key)
         if written is None or written.position is None:
             return True
-        return await dialect.has_replayed(connection, written.position)
+        order = dialect.position_order(written.position)
+        if order is not None and order <= replica.applied:
+            return True
+        replayed = await dialect.has_replayed(connection, written.position)
+        if replayed and order is not None:
+            replica.applied = max(replica.applied, order)
+        return replayed
 
     async def checkout(self) -> tuple[_Checkout, Replica | None, AsyncConnection]:
         """A connection on a replica that may serve this context's read, else on the

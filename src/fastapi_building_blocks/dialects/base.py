@@ -132,6 +132,11 @@ class Dialect:
         """On a replica: whether it has applied the primary's log up to `position`."""
         return True
 
+    def position_order(self, position: str) -> int | None:
+        """A number that grows with the log: a replica known to have applied one position
+        has applied every smaller one (None: not comparable without asking)."""
+        return None
+
     async def replica_lag(self, connection: AsyncConnection) -> float | None:
         """On a replica: seconds behind its primary (0 when it has applied all it
         received; infinite when replication has stopped), None when unknown."""

@@ -102,6 +102,12 @@ class MySQLDialect(Dialect):
         result = await connection.exec_driver_sql("SELECT MASTER_GTID_WAIT(%s, 0)", (position,))
         return result.scalar() == 0
 
+    def position_order(self, position: str) -> int | None:
+        # domain-server-sequence: the sequence grows within a domain; several domains
+        # (a list) are not ordered by one number.
+        parts = position.split("-")
+        return int(parts[2]) if len(parts) == 3 and "," not in position else None
+
     async def replica_lag(self, connection: AsyncConnection) -> float | None:
         if self.system_name_of(connection.dialect) != "mariadb":
             return None

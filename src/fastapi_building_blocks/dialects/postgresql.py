@@ -84,6 +84,10 @@ class PostgreSQLDialect(Dialect):
     async def has_replayed(self, connection: AsyncConnection, position: str) -> bool:
         return bool((await connection.exec_driver_sql(_REPLAYED, (position,))).scalar())
 
+    def position_order(self, position: str) -> int | None:
+        high, _, low = position.partition("/")  # an LSN: two 32-bit halves in hex
+        return (int(high, 16) << 32) | int(low, 16)
+
     async def replica_lag(self, connection: AsyncConnection) -> float | None:
         lag = (await connection.exec_driver_sql(_REPLICA_LAG)).scalar()
         return None if lag is None else float(lag)
