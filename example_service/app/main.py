@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from fastapi_building_blocks.fastapi import (
+    ReadYourWritesMiddleware,
     health_router,
     install_offline_docs,
     install_problem_handlers,
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_offline_docs(app)
     install_problem_handlers(app, max_body_bytes=settings.max_body_bytes)
+    # With replicas (DATABASES__default__REPLICA_URLS), a client that sends back the
+    # Read-Your-Writes header it got reads its own writes on its next request too.
+    app.add_middleware(ReadYourWritesMiddleware)
     app.include_router(health_router)
     app.include_router(users.extra)
     app.include_router(users.router)

@@ -289,6 +289,23 @@ async def test_a_replica_further_behind_than_the_bound_gets_no_reads_until_it_ca
     assert cluster.replica_port in ports
 
 
+async def test_a_read_of_a_table_the_replica_has_not_applied_yet_is_answered_by_the_primary(
+    cluster: Cluster,
+) -> None:
+    """As right after a migration: the primary has the table, the replica not yet."""
+    table = f"made_just_now_{uuid.uuid4().hex[:8]}"
+    await on_server(cluster.primary_url, f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+    port_sql = cluster.answered_by_sql.removeprefix("SELECT ")
+    try:
+        async with session_on(cluster, cluster.delayed_url) as session:
+            read = text(f"SELECT {port_sql} AS port, count(*) AS n FROM {table}")
+            rows = await elsewhere(lambda: SQLParents(session).query(read))
+    finally:
+        await on_server(cluster.primary_url, f"DROP TABLE {table}")
+
+    assert rows == [{"port": cluster.primary_port, "n": 0}]
+
+
 async def test_an_unreachable_replica_is_skipped_and_reads_go_to_the_primary(
     cluster: Cluster,
 ) -> None:

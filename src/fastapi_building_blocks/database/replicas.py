@@ -13,9 +13,11 @@ its position in the primary's log is remembered in a context variable (PostgreSQ
 WAL position after the commit; MariaDB: the GTID of the connection's last commit). A
 later read in the same context goes to a replica only once that replica has applied the
 position, which one small query on the replica's connection answers (once: the
-furthest position a replica is known to have applied is kept); otherwise to the primary. Where the dialect has no position to compare, reads in the context stay on the
-primary for `READ_YOUR_WRITES_SECONDS` after the write. A client can carry its writes
-across requests as a token (`read_your_writes_token` / `restore_read_your_writes`).
+furthest position each replica is known to have applied is kept); otherwise to the
+primary. Where the dialect has no position to compare (MySQL), reads in the context stay
+on the primary for `READ_YOUR_WRITES_SECONDS` after the write. A client carries its
+writes to its next request as a token (`read_your_writes_token`,
+`restore_read_your_writes`; `fastapi.ReadYourWritesMiddleware` in a header).
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import DatabaseUnavailableError
+from ..dialects import Dialect
+from ..errors import (
+    ConcurrencyError,
+    DatabaseUnavailableError,
+    RepositoryError,
+    StatementTimeoutError,
+)
 from .translate import translate_error
 
 if TYPE_CHECKING:
@@ -62,6 +70,9 @@ _POSITION = re.compile(
     r"[0-9A-F]{1,8}/[0-9A-F]{1,8}|\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,15}"
 )
 MAX_TOKEN_CHARACTERS = 1024
+#: A token's writes older than this are dropped: a replica that far behind gets no reads
+#: anyway (the lag bound), so they would only cost a question per read.
+TOKEN_MAX_AGE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -120,14 +131,36 @@ def restore_read_your_writes(token: str | None) -> None:
     if not isinstance(document, dict):
         return
     written = _writes()
+    oldest = time.time() - TOKEN_MAX_AGE_SECONDS
     for key, entry in itertools.islice(document.items(), 16):
         match entry:
             case [str() as position, int() | float() as at] if _POSITION.fullmatch(position):
-                written[str(key)] = Written(position, float(at))
+                found = Written(position, float(at))
             case [None, int() | float() as at]:
-                written[str(key)] = Written(None, float(at))
+                found = Written(None, float(at))
             case _:
                 continue
+        if found.at >= oldest:
+            written[str(key)] = found
+
+
+def _replica_fault(error: Exception, dialect: Dialect) -> Literal["down", "behind"] | None:
+    """Why a read failed on a replica, where the replica and not the read is to blame.
+
+    "down": the connection or the server went away. "behind": the server refused the
+    read in a way the primary would not: a table or column a migration has just added
+    that the replica has not applied yet, or (PostgreSQL) a read cancelled by a conflict
+    with replay. None: the read itself failed (a timeout, a value that does not fit),
+    and would fail the same on the primary.
+    """
+    translated = translate_error(error, dialect, None)
+    if isinstance(translated, StatementTimeoutError):
+        return None
+    if isinstance(translated, DatabaseUnavailableError):
+        return "down"
+    if translated is None or type(translated) in (RepositoryError, ConcurrencyError):
+        return "behind"
+    return None
 
 
 @dataclass
@@ -251,10 +284,12 @@ class ReplicaSet:
             replica.applied = max(replica.applied, order)
         return replayed
 
-    async def checkout(self) -> tuple[_Checkout, Replica | None, AsyncConnection]:
+    async def checkout(
+        self, *, on_primary: bool = False
+    ) -> tuple[_Checkout, Replica | None, AsyncConnection]:
         """A connection on a replica that may serve this context's read, else on the
         primary; with the replica chosen (None: the primary), its read counted in flight."""
-        for replica in self.candidates():
+        for replica in () if on_primary else self.candidates():
             checkout = replica.session._primary_read()
             try:
                 connection = await checkout.__aenter__()
@@ -277,33 +312,33 @@ class ReplicaSet:
         return checkout, None, await checkout.__aenter__()
 
     async def read(self, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """`run` on the connection `checkout` gives; run again elsewhere if it lost its
-        replica on the way (at most once per replica, then on the primary)."""
+        """`run` on the connection `checkout` gives, and again elsewhere if the replica
+        failed it (reads are safe to repeat): on the next replica if this one went away,
+        on the primary if it could not serve the read (see `_replica_fault`)."""
+        on_primary = False
         while True:
-            checkout, replica, connection = await self.checkout()
+            checkout, replica, connection = await self.checkout(on_primary=on_primary)
             try:
                 result = await run(connection)
             except Exception as error:
-                lost = replica is not None and self._lost(error)
+                fault = _replica_fault(error, self.primary.dialect) if replica else None
                 try:
                     await checkout.__aexit__(type(error), error, error.__traceback__)
                 except Exception:
-                    if not lost:
+                    if fault is None:
                         raise
-                if replica is None or not lost:
+                if replica is None or fault is None:
                     raise
-                replica.failed(error)
+                if fault == "down":
+                    replica.failed(error)
+                else:
+                    on_primary = True
                 continue
             finally:
                 if replica is not None:
                     replica.in_flight -= 1
             await checkout.__aexit__(None, None, None)
             return result
-
-    def _lost(self, error: Exception) -> bool:
-        """Whether `error` says the connection or its server went away, not the read."""
-        return isinstance(translate_error(error, self.primary.dialect, None),
-                          DatabaseUnavailableError)  # fmt: skip
 
     def _count(self, target: SQLAlchemySession) -> None:
         """Count the read by its target, and name the server on the operation's span."""

@@ -27,6 +27,7 @@ from .filter_language import parse_filters
 from .health import router as health_router
 from .problem_body import PROBLEM_JSON, problem
 from .problems import Problem, install_problem_handlers, problem_responses
+from .read_your_writes import ReadYourWritesMiddleware
 
 __all__ = [
     "PROBLEM_JSON",
@@ -34,6 +35,7 @@ __all__ = [
     "Database",
     "PageOut",
     "Problem",
+    "ReadYourWritesMiddleware",
     "Work",
     "crud_router",
     "database",
