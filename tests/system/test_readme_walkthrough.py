@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backends import SQL_BACKENDS
 from tests.conftest import backend_url
+from tests.servers.replicas import POSTGRESQL
 from tests.service.conftest import migrate
 from tests.system.service_process import ROOT, free_port, running_service
 
@@ -25,14 +26,21 @@ ALICE = {"first_name": "Alice", "last_name": "Test", "email": "alice@test.com", 
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with running_service(backend_url(request.param, tmp_path), tmp_path) as base:
+    """`make run` on a backend; "postgresql+replica" reads from the test server's replica."""
+    name, _, replica = request.param.partition("+")
+    environment = (
+        {"DATABASES__default__REPLICA_URLS": json.dumps([POSTGRESQL.replica_url])}
+        if replica
+        else {}
+    )
+    with running_service(backend_url(name, tmp_path), tmp_path, environment) as base:
         yield base
 
 
 @pytest.fixture(autouse=True)
 async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Server databases start without the service's tables; `make run` migrates them."""
-    name = request.node.callspec.params["server"]
+    name = request.node.callspec.params["server"].partition("+")[0]
     if name != "sqlite":
         await migrate(backend_url(name, tmp_path), revision="base")
 
@@ -120,14 +128,16 @@ class Prometheus:
         self.process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("server", ["postgresql+replica"], indirect=True)
 def test_a_real_prometheus_scrapes_the_service_and_every_dashboard_query_has_data(
     server: str, tmp_path: Path
 ) -> None:
+    """On PostgreSQL with a replica, so that the replica panel has data too."""
     prometheus = Prometheus(server.removeprefix("http://"), tmp_path)
     try:
         httpx.post(f"{server}/api/v1/users/", json=ALICE, timeout=10)
         httpx.post(f"{server}/api/v1/users/", json=ALICE, timeout=10)  # 409: a database error
+        httpx.get(f"{server}/api/v1/users/", timeout=10)  # a read, on the replica
         stored = prometheus.wait_for(
             'db_client_operation_duration_seconds_count{db_operation_name="create"}'
         )
