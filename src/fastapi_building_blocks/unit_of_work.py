@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanag
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import DatabaseSession, SQLAlchemySession, translate_error
@@ -28,6 +29,8 @@ from .database.executor import Executor
 from .database.session import begin_or_release
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .operations import Operation, observing
+from .outbox.messages import OUTBOX, Event
+from .outbox.rows import insert_statement, outbox_row
 from .repository.memory import InMemoryDatabase, Undo
 
 logger = logging.getLogger("fastapi_building_blocks.unit_of_work")
@@ -173,6 +176,14 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
             await self.session.remember_write(connection)  # never raises
         await self._run_callbacks()
 
+    async def publish(self, event: Event, *, outbox: Table = OUTBOX) -> None:
+        """Write `event` to the outbox in this unit of work's transaction: it is committed
+        with the change it describes, or not at all (see `fastapi_building_blocks.outbox`).
+        """
+        statement = insert_statement(self.executor, self.dialect.name, outbox)
+        async with self._connection_in_use() as connection:
+            await statement.write(connection, outbox_row(event))
+
     async def rollback(self) -> None:
         """Undo everything since the last commit; the unit of work can be used again."""
         connection = self._require()
@@ -290,6 +301,13 @@ class InMemoryUnitOfWork(_Lifecycle):
         self.check_usable()
         self._journal = []
         await self._run_callbacks()
+
+    async def publish(self, event: Event, *, outbox: Table = OUTBOX) -> None:
+        """The event joins the database's `published` list, and leaves it on rollback."""
+        self.check_usable()
+        published = self._database.published
+        published.append(event)
+        self.remember(published.pop)
 
     async def rollback(self) -> None:
         self._undo_to(0)

@@ -142,6 +142,11 @@ class Dialect:
         received; infinite when replication has stopped), None when unknown."""
         return None
 
+    def skips_locked_rows(self, dialect: SQLAlchemyDialect) -> bool:
+        """Whether `SELECT ... FOR UPDATE SKIP LOCKED` works on the connected server: the
+        outbox's relays then claim rows side by side (`outbox.relay`)."""
+        return False
+
     def datetime_type(self) -> TypeEngine[Any]:
         """The column type `UTCDateTime` stores its values in on this database."""
         return DateTime(timezone=True)

@@ -102,6 +102,11 @@ class MySQLDialect(Dialect):
         result = await connection.exec_driver_sql("SELECT MASTER_GTID_WAIT(%s, 0)", (position,))
         return result.scalar() == 0
 
+    def skips_locked_rows(self, dialect: SQLAlchemyDialect) -> bool:
+        version = tuple(getattr(dialect, "server_version_info", None) or ())
+        mariadb = self.system_name_of(dialect) == "mariadb"
+        return version >= ((10, 6) if mariadb else (8, 0, 1))
+
     def position_order(self, position: str) -> int | None:
         # domain-server-sequence: the sequence grows within a domain; several domains
         # (a list) are not ordered by one number.

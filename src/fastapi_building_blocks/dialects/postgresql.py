@@ -84,6 +84,9 @@ class PostgreSQLDialect(Dialect):
     async def has_replayed(self, connection: AsyncConnection, position: str) -> bool:
         return bool((await connection.exec_driver_sql(_REPLAYED, (position,))).scalar())
 
+    def skips_locked_rows(self, dialect: SQLAlchemyDialect) -> bool:
+        return True  # since 9.5
+
     def position_order(self, position: str) -> int | None:
         high, _, low = position.partition("/")  # an LSN: two 32-bit halves in hex
         return (int(high, 16) << 32) | int(low, 16)

@@ -74,6 +74,8 @@ class InMemoryDatabase:
         #: table -> unique column set -> values -> primary key: O(1) uniqueness checks.
         self.unique_indexes: dict[str, dict[tuple[str, ...], dict[tuple[Any, ...], Any]]] = {}
         self._last_ids: dict[str, int] = {}
+        #: Events its units of work published and committed (the outbox's twin).
+        self.published: list[Any] = []
 
     def index_of(self, table: Table, keys: Iterable[tuple[str, ...]]) -> UniqueIndexes:
         indexes = self.unique_indexes.setdefault(table.name, {})

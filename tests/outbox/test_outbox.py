@@ -1,0 +1,244 @@
+"""Events committed with their change or not at all; a relay that delivers each at least
+once, in order per aggregate; handlers whose effect happens once. On real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from fastapi_building_blocks import UnitOfWork
+from fastapi_building_blocks.outbox import Message, Relay, State, idempotent
+from tests.outbox.conftest import Pair
+from tests.outbox.schema import (
+    accounts,
+    create_account,
+    inbox,
+    outbox,
+    project,
+    projection,
+    rename_account,
+)
+
+
+async def outbox_states(pair: Pair) -> dict[str, int]:
+    statement = select(outbox.c.state, func.count()).group_by(outbox.c.state)
+    async with pair.source.connection() as connection:
+        return {state: count for state, count in await connection.execute(statement)}
+
+
+async def projected(pair: Pair) -> dict[uuid.UUID, tuple[str, int]]:
+    statement = select(projection.c.id, projection.c.name, projection.c.version)
+    async with pair.target.connection() as connection:
+        return {key: (name, version) for key, name, version in await connection.execute(statement)}
+
+
+async def sources(pair: Pair) -> dict[uuid.UUID, tuple[str, int]]:
+    statement = select(accounts.c.id, accounts.c.name, accounts.c.version)
+    async with pair.source.connection() as connection:
+        return {key: (name, version) for key, name, version in await connection.execute(statement)}
+
+
+def projecting_relay(pair: Pair, **options: object) -> Relay:
+    handler = idempotent(pair.target, "project", project, inbox=inbox)
+    return Relay(pair.source, {"*": handler}, outbox=outbox, **options)  # type: ignore[arg-type]
+
+
+async def drain(relay: Relay) -> None:
+    while await relay.run_once():
+        pass
+
+
+# -- publishing ---------------------------------------------------------------------------
+
+
+async def test_an_event_is_committed_with_its_change_or_not_at_all(pair: Pair) -> None:
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "rolled back")
+        await uow.rollback()
+        await create_account(uow, "kept")
+        await uow.commit()
+
+    assert await outbox_states(pair) == {"pending": 1}
+    assert [name for name, _ in (await sources(pair)).values()] == ["kept"]
+
+
+# -- delivering ---------------------------------------------------------------------------
+
+
+async def test_the_relay_delivers_each_change_into_the_other_database(pair: Pair) -> None:
+    async with UnitOfWork(pair.source) as uow:
+        keys = [await create_account(uow, f"account {n}") for n in range(5)]
+        await rename_account(uow, keys[0], "renamed")
+        await uow.commit()
+
+    await drain(projecting_relay(pair))
+
+    assert await projected(pair) == await sources(pair)
+    assert await outbox_states(pair) == {"delivered": 6}
+
+
+async def test_a_message_delivered_again_has_no_second_effect(pair: Pair) -> None:
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "once")
+        await uow.commit()
+    relay = projecting_relay(pair)
+    await drain(relay)
+    # As if the relay died after the handler committed, before marking it delivered:
+    async with pair.source.transaction() as connection:
+        await connection.execute(update(outbox).values(state=State.PENDING.value))
+
+    await drain(relay)  # the handler's inbox has the id: no second insert, no error
+
+    assert len(await projected(pair)) == 1
+    assert await outbox_states(pair) == {"delivered": 1}
+
+
+@pytest.mark.parametrize("pair", ["postgresql", "mariadb"], indirect=True)
+async def test_three_relays_apply_each_message_once_and_in_order_per_aggregate(
+    pair: Pair,
+) -> None:
+    async with UnitOfWork(pair.source) as uow:
+        keys = [await create_account(uow, f"account {n}") for n in range(40)]
+        await uow.commit()
+    for round_ in range(5):
+        async with UnitOfWork(pair.source) as uow:
+            for key in keys:
+                await rename_account(uow, key, f"round {round_}")
+            await uow.commit()
+
+    relays = [projecting_relay(pair, batch_size=25) for _ in range(3)]
+
+    async def until_nothing_is_pending(relay: Relay) -> None:
+        while (await outbox_states(pair)).get("pending"):
+            if not await relay.run_once():
+                await asyncio.sleep(0.005)  # the rest is claimed by the others
+
+    await asyncio.gather(*(until_nothing_is_pending(relay) for relay in relays))
+
+    assert await outbox_states(pair) == {"delivered": 240}  # none dead: no version went back
+    assert await projected(pair) == await sources(pair)
+    assert sum(relay.delivered for relay in relays) == 240
+    assert all(relay.delivered > 0 for relay in relays)  # they really shared the work
+
+
+# -- failing handlers ---------------------------------------------------------------------
+
+
+async def test_a_failing_handler_is_retried_until_it_succeeds(pair: Pair) -> None:
+    attempts: list[uuid.UUID] = []
+
+    async def flaky(messages: Sequence[Message]) -> None:
+        attempts.extend(message.id for message in messages)
+        if len(attempts) < 3:
+            raise ConnectionError("the other service is restarting")
+
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "eventually")
+        await uow.commit()
+    relay = Relay(pair.source, {"*": flaky}, outbox=outbox, first_retry_seconds=0.01)
+    for _ in range(50):
+        await relay.run_once()
+        if await outbox_states(pair) == {"delivered": 1}:
+            break
+        await asyncio.sleep(0.03)
+
+    assert await outbox_states(pair) == {"delivered": 1}
+    assert len(attempts) == 3
+
+
+async def test_a_message_that_always_fails_goes_dead_with_its_error_and_can_be_retried(
+    pair: Pair,
+) -> None:
+    async def broken(messages: Sequence[Message]) -> None:
+        raise ValueError("no such account type")
+
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "doomed")
+        await uow.commit()
+    relay = Relay(pair.source, {"*": broken}, outbox=outbox, max_attempts=3,
+                  first_retry_seconds=0.001, max_retry_seconds=0.001)  # fmt: skip
+    for _ in range(20):
+        await relay.run_once()
+        await asyncio.sleep(0.01)
+
+    dead = await relay.dead_messages()
+    assert await outbox_states(pair) == {"dead": 1}
+    assert [d.last_error for d in dead] == ["ValueError: no such account type"]
+    assert dead[0].message.attempts == 3
+    assert (await relay.backlog()).dead == 1
+    assert await relay.retry_dead() == 1
+    assert await outbox_states(pair) == {"pending": 1}
+
+
+async def test_one_bad_message_does_not_hold_back_the_rest_of_its_batch(pair: Pair) -> None:
+    async def picky(messages: Sequence[Message]) -> None:
+        if any(message.payload["name"] == "bad" for message in messages):
+            raise ValueError("bad name")
+
+    async with UnitOfWork(pair.source) as uow:
+        for name in ("good", "bad", "fine"):
+            await create_account(uow, name)
+        await uow.commit()
+
+    await Relay(pair.source, {"*": picky}, outbox=outbox).run_once()
+
+    assert await outbox_states(pair) == {"delivered": 2, "pending": 1}
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pair", ["postgresql"], indirect=True)
+async def test_a_notification_wakes_the_relay_long_before_its_poll(pair: Pair) -> None:
+    relay = projecting_relay(pair, poll_seconds=30)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.3)  # listening, idle
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "announced")
+        await uow.commit()
+    for _ in range(40):
+        if await projected(pair):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+
+    assert len(await projected(pair)) == 1  # within 2 s, not 30
+
+
+async def test_stopping_finishes_the_batch_and_cancelling_releases_it(pair: Pair) -> None:
+    started = asyncio.Event()
+
+    async def slow(messages: Sequence[Message]) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "held")
+        await uow.commit()
+    running = asyncio.create_task(Relay(pair.source, {"*": slow}, outbox=outbox).run())
+    await asyncio.wait_for(started.wait(), 5)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    assert await outbox_states(pair) == {"pending": 1}
+    await drain(projecting_relay(pair))
+    assert len(await projected(pair)) == 1
+
+
+async def test_delivered_messages_are_removed_after_the_retention(pair: Pair) -> None:
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "old news")
+        await uow.commit()
+    relay = projecting_relay(pair, retention=timedelta(0))
+    await drain(relay)
+
+    assert await relay.purge_delivered() == 1
+    assert await outbox_states(pair) == {}
