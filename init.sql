@@ -39,5 +39,33 @@ CREATE INDEX ix_posts_author_id ON posts (author_id);
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE outbox (
+    id UUID NOT NULL, 
+    aggregate_type VARCHAR(100) NOT NULL, 
+    aggregate_id VARCHAR(100) NOT NULL, 
+    event_type VARCHAR(100) NOT NULL, 
+    payload JSON NOT NULL, 
+    traceparent VARCHAR(55), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    attempts INTEGER NOT NULL, 
+    available_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    state VARCHAR(10) NOT NULL, 
+    last_error TEXT, 
+    delivered_at TIMESTAMP WITH TIME ZONE, 
+    CONSTRAINT pk_outbox PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_outbox_aggregate ON outbox (aggregate_type, aggregate_id, state);
+
+CREATE INDEX ix_outbox_state_available_at ON outbox (state, available_at);
+
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('fbb_outbox', ''); RETURN NULL; END $$;
+
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

@@ -27,7 +27,8 @@ from fastapi_building_blocks.observability import (
     remove_hook,
 )
 
-from .api import page_views, posts, users
+from .api import analytics, page_views, posts, users
+from .projection import users_relay
 from .settings import Settings
 
 #: The service's migrations, whose last revision the database must be at to be ready.
@@ -51,6 +52,11 @@ TAGS = [
     },
     {"name": "posts", "description": "What users write; deleting a user with posts is a 409."},
     {"name": "page views", "description": "Pages seen, kept in the analytics database."},
+    {
+        "name": "analytics",
+        "description": "Users as the analytics database holds them: projected from the "
+        "users database's outbox by the relay, a moment after each change.",
+    },
     {"name": "health", "description": "Liveness, and readiness of every database."},
 ]
 
@@ -63,6 +69,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if settings.json_logs:
         configure_json_logging()
+
+    @asynccontextmanager
+    async def relaying(app: FastAPI) -> AsyncIterator[None]:
+        """The outbox's relay, in the lifespan unless it runs as a process of its own
+        (`python -m example_service.relay`); /health/ready reports its backlog."""
+        if not settings.run_relay:
+            yield
+            return
+        databases = app.state.databases
+        async with users_relay(databases["default"], databases["analytics"]).running() as relay:
+            app.state.relays = [relay]
+            yield
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The schema comes from migrations (`make run` applies them), not from here;
             # readiness fails while the database is behind them.
             revisions = head_revisions(ALEMBIC_INI)
-            async with open_databases(app, databases, revisions=revisions):
+            async with open_databases(app, databases, revisions=revisions), relaying(app):
                 yield
         finally:
             remove_hook(slow)
@@ -104,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(posts.extra)
     app.include_router(posts.router)
     app.include_router(page_views.router)
+    app.include_router(analytics.router)
     if settings.telemetry:
         from .telemetry import instrument
 

@@ -22,6 +22,9 @@ class Settings(DatabasesSettings):
         "analytics": "sqlite+aiosqlite:///./example-analytics.db"
     }
 
+    #: Run the outbox's relay in the service (users → analytics); off when the relay runs
+    #: as a process of its own (`python -m example_service.relay`).
+    run_relay: bool = True
     #: Request bodies above this many bytes are refused with 413.
     max_body_bytes: int = 1_048_576
     #: OpenTelemetry from the OTEL_* variables, and Prometheus metrics at /metrics.

@@ -20,7 +20,7 @@ accounts = Table(
     Column("name", String(50), nullable=False),
     Column("version", Integer, nullable=False),
 )
-outbox = outbox_table(source_schema)
+outbox = outbox_table(source_schema, "outbox_test_outbox")
 
 target_schema = metadata()
 projection = Table(
@@ -30,14 +30,14 @@ projection = Table(
     Column("name", String(50), nullable=False),
     Column("version", Integer, nullable=False),
 )
-inbox = inbox_table(target_schema)
+inbox = inbox_table(target_schema, "outbox_test_inbox")
 
 
 async def create_account(uow: UnitOfWork, name: str) -> uuid.UUID:
     key = uuid7()
     async with uow.connection() as connection:
         await connection.execute(accounts.insert(), {"id": key, "name": name, "version": 1})
-    await uow.publish(changed(key, name, 1, "account.created"))
+    await uow.publish(changed(key, name, 1, "account.created"), outbox=outbox)
     return key
 
 
@@ -50,7 +50,7 @@ async def rename_account(uow: UnitOfWork, key: uuid.UUID, name: str) -> int:
         version = (await connection.execute(
             select(accounts.c.version).where(accounts.c.id == key)
         )).scalar_one()  # fmt: skip
-    await uow.publish(changed(key, name, version, "account.renamed"))
+    await uow.publish(changed(key, name, version, "account.renamed"), outbox=outbox)
     return int(version)
 
 

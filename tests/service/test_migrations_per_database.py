@@ -82,7 +82,7 @@ async def tables(url: str) -> set[str]:
 async def emptied(url: str) -> str:
     session = SQLAlchemySession(url)
     async with session.transaction() as connection:
-        for table in ("events", "page_views", "alembic_version"):
+        for table in ("events", "page_views", "user_projections", "inbox", "alembic_version"):
             await connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     await session.disconnect()
     return url
@@ -113,8 +113,9 @@ def test_every_configured_database_is_upgraded_by_one_command(
     assert "page_views" in asyncio.run(tables(analytics))
     assert "events" in asyncio.run(tables(reports))
     assert "Running upgrade  -> a0001" in done.stderr
+    assert "Running upgrade 0001 -> 0002" in done.stderr
     assert head_revisions(service_migrations) == {
-        "default": "0001", "analytics": "a0001", "reports": "a001",
+        "default": "0002", "analytics": "a0002", "reports": "a001",
     }  # fmt: skip
 
 

@@ -200,14 +200,21 @@ def test_the_build_context_leaves_out_the_local_environment() -> None:
         assert local in ignored
 
 
-def test_the_image_serves_on_the_published_port_after_migrating(services: dict[str, Any]) -> None:
+def test_the_image_serves_on_the_published_port_after_migrating_every_database(
+    services: dict[str, Any],
+) -> None:
     dockerfile = (ROOT / "example_service/Dockerfile").read_text()
     command = re.search(r"^CMD (.*)$", dockerfile, re.MULTILINE)
 
     assert command is not None
-    assert "alembic -c example_service/alembic.ini upgrade head" in command.group(1)
+    assert "-m fastapi_building_blocks migrate example_service/alembic.ini" in command.group(1)
+    assert "DATABASES__analytics__URL" in services["app"]["environment"]
     assert "--port 8000" in command.group(1)
     assert 8000 in published_ports(services["app"])
     assert re.search(r"uvicorn==[\d.]+ alembic==[\d.]+", dockerfile)  # pinned
+    for mount in services["postgres"]["volumes"]:  # init scripts the stack mounts
+        source = mount.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).exists()
     for source in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (ROOT / source).exists()

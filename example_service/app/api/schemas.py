@@ -102,3 +102,15 @@ class PageViewRead(BaseModel):
     path: str
     user_id: uuid.UUID | None
     viewed_at: datetime
+
+
+class UserProjectionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    email: str
+    full_name: str
+    is_active: bool
+    source_version: int
+    projected_at: datetime

@@ -60,9 +60,11 @@ def user_changes(_users: UserRepository, changes: dict[str, Any]) -> dict[str, A
     return changes
 
 
+# Writes in a unit of work: each change and its event (the outbox) commit together.
 router = crud_router(
     prefix=PREFIX,
-    repository=repository(UserRepository),
+    repository=UserRepository,
+    writes_in_unit_of_work=True,
     create=UserCreate,
     update=UserUpdate,
     read=UserRead,

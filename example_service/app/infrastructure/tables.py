@@ -7,9 +7,10 @@ Server, where plain VARCHAR would lose non-Latin characters and emoji.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, String, Table, Unicode, UnicodeText, Uuid
+from sqlalchemy import Boolean, Column, Integer, String, Table, Unicode, UnicodeText, Uuid
 
 from fastapi_building_blocks import (
+    UTCDateTime,
     created_at,
     foreign_key,
     metadata,
@@ -17,6 +18,7 @@ from fastapi_building_blocks import (
     uuid_primary_key,
     version,
 )
+from fastapi_building_blocks.outbox import inbox_table, outbox_table
 
 schema = metadata()
 
@@ -47,6 +49,10 @@ posts = Table(
     version(),
 )
 
+#: Events about users, written in the same transaction as the change (uow.publish); the
+#: relay carries them to the analytics database.
+outbox = outbox_table(schema)
+
 #: The "analytics" database's tables (DATABASES__analytics__URL), in a schema of their
 #: own with migrations of their own (example_service/analytics_migrations).
 analytics_schema = metadata()
@@ -60,3 +66,21 @@ page_views = Table(
     Column("user_id", Uuid, nullable=True, index=True),
     created_at("viewed_at"),
 )
+
+#: Users as the analytics database sees them: projected from the users database's
+#: events by the relay (app/projection.py), never written by a request.
+user_projections = Table(
+    "user_projections",
+    analytics_schema,
+    Column("id", Uuid, primary_key=True),
+    Column("username", String(50), nullable=False),
+    Column("email", String(255), nullable=False),
+    Column("full_name", Unicode(201), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    # The user's version in the users database: a projection only ever moves forward.
+    Column("source_version", Integer, nullable=False),
+    Column("projected_at", UTCDateTime(), nullable=False),
+)
+
+#: The projection's record of the messages it has applied (each once).
+inbox = inbox_table(analytics_schema)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, create_model
 from ..repository.cursor import MAX_CURSOR_LENGTH
 from ..repository.values import python_type_of
 from ..settings import DEFAULT
-from .dependencies import built_repository_type
+from .dependencies import built_repository_type, repository_in_unit_of_work
 from .dependencies import repository as repository_dependency
 from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
@@ -132,34 +132,51 @@ def crud_router(
     *,
     prefix: str,
     repository: Any,
-    create: type[BaseModel],
-    update: type[BaseModel],
     read: type[BaseModel],
+    create: type[BaseModel] | None = None,
+    update: type[BaseModel] | None = None,
     key_type: type | None = None,
     to_entity: Callable[[Any, BaseModel], Any] | None = None,
     to_changes: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None,
     tags: list[str | Any] | None = None,
     database: str | None = None,
+    writes_in_unit_of_work: bool = False,
 ) -> APIRouter:
     """Routes for one resource. `repository` is a `Depends` (see `dependencies`), or a
     repository class, built per request on `database` ("default" unless named): the
-    router's database is the code's choice.
+    router's database is the code's choice. With `writes_in_unit_of_work` (and a class),
+    POST, PATCH and DELETE run in a unit of work committed before the response (a
+    repository that publishes its changes needs one), and reads stay outside it, free to
+    go to a replica.
 
-    PATCH writes only the fields the body names, in one statement (`update_fields`);
+    Without `create` and `update` the routes are read only (list, keyset, read one): a
+    projection, or data another service owns. PATCH writes only the fields the body
+    names, in one statement (`update_fields`);
     `to_changes(repo, changes)` may apply the domain's rules to them first (as
     `to_entity(repo, body)` builds the entity a POST creates).
     """
+    writer = repository
     if isinstance(repository, type):
-        repository = repository_dependency(repository, database or DEFAULT)
-    elif database is not None:
-        raise TypeError("database= goes with a repository class; a Depends names its own")
+        name = database or DEFAULT
+        writer = (
+            repository_in_unit_of_work(repository, name) if writes_in_unit_of_work
+            else repository_dependency(repository, name)
+        )  # fmt: skip
+        repository = repository_dependency(repository, name)
+    elif database is not None or writes_in_unit_of_work:
+        raise TypeError(
+            "database= and writes_in_unit_of_work= go with a repository class; "
+            "a Depends names its own"
+        )
+    if (create is None) != (update is None):
+        raise TypeError("give create= and update= for the write routes, or neither (read only)")
     router = APIRouter(prefix=prefix, tags=tags)
-    update = _without_nulls(update, read)
     repository_type = built_repository_type(repository)
     plural = prefix.rstrip("/").rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
     one = plural[:-1] if plural.endswith("s") else plural
     key_type = key_type or _key_type_of(repository_type)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
+    Writer = Annotated[Any, writer]  # noqa: N806
     Filters = Annotated[  # noqa: N806
         list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
         Query(alias="filter", description=FILTER_HELP),
@@ -221,10 +238,14 @@ def crud_router(
     async def read_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
         return await repo.get_by_id(key)
 
+    if create is None or update is None:
+        return router  # read only: a projection, another service's data
+    update = _without_nulls(update, read)
+
     @router.post(
         "/", status_code=201, response_model=read, responses=writes, summary=f"Create a {one}"
     )
-    async def create_one(body: create, repo: Repo, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
+    async def create_one(body: create, repo: Writer, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
         created = await repo.create(build(repo, body))
         location = request.url_for(read_route, key=repo.key_of(created))
         response.headers["Location"] = location.path
@@ -238,7 +259,7 @@ def crud_router(
         description="Only the fields sent are written. With `version`, the change applies "
         "only if the stored version is still that one (409 otherwise).",
     )
-    async def update_one(key: key_type, body: update, repo: Repo) -> Any:  # type: ignore[valid-type]
+    async def update_one(key: key_type, body: update, repo: Writer) -> Any:  # type: ignore[valid-type]
         changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
         if to_changes is not None:
             changes = to_changes(repo, changes)
@@ -251,7 +272,7 @@ def crud_router(
         responses={**by_key, **writes},
         summary=f"Delete a {one}",
     )
-    async def delete_one(key: key_type, repo: Repo) -> None:  # type: ignore[valid-type]
+    async def delete_one(key: key_type, repo: Writer) -> None:  # type: ignore[valid-type]
         await repo.delete(key)
 
     if getattr(repository_type, "soft_deletes", False):
@@ -262,7 +283,7 @@ def crud_router(
             responses=by_key,
             summary=f"Restore a deleted {one}",
         )
-        async def restore_one(key: key_type, repo: Repo) -> Any:  # type: ignore[valid-type]
+        async def restore_one(key: key_type, repo: Writer) -> Any:  # type: ignore[valid-type]
             return await repo.restore(key)
 
     return router

@@ -15,6 +15,7 @@ from ..database import SQLAlchemySession
 from ..database.replicas import Replica
 from ..errors import DatabaseUnavailableError, RepositoryError
 from ..migrations import current_revision
+from ..outbox.relay import Relay
 from .problem_body import problem
 from .problems import problem_responses
 
@@ -93,4 +94,23 @@ async def ready(request: Request) -> dict[str, object] | JSONResponse:
         response = problem(503, "Service Unavailable", "; ".join(failed), databases=status)
         response.headers["Retry-After"] = str(DatabaseUnavailableError.retry_after_seconds)
         return response
-    return {"status": "ok", "databases": status}
+    ready: dict[str, object] = {"status": "ok", "databases": status}
+    relays = getattr(request.app.state, "relays", ())
+    if relays:
+        ready["outbox"] = [_backlog_of(relay) for relay in relays]
+    return ready
+
+
+def _backlog_of(relay: Relay) -> dict[str, object]:
+    """What the relay last measured (about once a second): reading the outbox here would
+    make every readiness probe a query on it. A backlog does not make the service
+    unready: its writes still work; the age says how far behind the other side is."""
+    backlog = relay.last_backlog
+    if backlog is None:
+        return {"status": "starting"}
+    return {
+        "status": "ok",
+        "pending": backlog.pending,
+        "oldest_pending_seconds": backlog.oldest_pending_seconds,
+        "dead": backlog.dead,
+    }

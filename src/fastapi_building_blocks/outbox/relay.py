@@ -221,6 +221,18 @@ class Relay:
                 if handled < self.batch_size:
                     await self._wait(stop)
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Relay]:
+        """`run()` as a background task for the block's length, as in a service's
+        lifespan; leaving the block stops it after its batch under way."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.run(stop), name="outbox relay")
+        try:
+            yield self
+        finally:
+            stop.set()
+            await task
+
     async def _wait(self, stop: asyncio.Event) -> None:
         """Until new rows are announced, `poll_seconds` pass, or `stop` is set."""
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
