@@ -13,7 +13,7 @@ from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import delete, make_url, text
 
-from example_service.app.infrastructure.tables import schema
+from example_service.app.infrastructure.tables import analytics_schema, schema
 from example_service.app.main import create_app
 from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
@@ -96,11 +96,12 @@ async def service_url(
 
 @pytest.fixture
 async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    session = SQLAlchemySession(service_url)
-    async with session.transaction() as connection:
-        for table in reversed(schema.sorted_tables):
-            await connection.execute(delete(table))
-    await session.disconnect()
+    for url, tables in ((service_url, schema), (analytics_url_for(service_url), analytics_schema)):
+        session = SQLAlchemySession(url)
+        async with session.transaction() as connection:
+            for table in reversed(tables.sorted_tables):
+                await connection.execute(delete(table))
+        await session.disconnect()
     app = create_app(service_settings(service_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
