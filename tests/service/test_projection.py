@@ -33,7 +33,7 @@ async def test_creates_updates_and_deletes_reach_the_analytics_projection(
 
     async def projected() -> bool:
         page = (await client.get("/api/v1/analytics/users/")).json()
-        return page["total"] == 1 and page["items"][0]["full_name"].startswith("Augusta")
+        return bool(page["total"] == 1 and page["items"][0]["full_name"].startswith("Augusta"))
 
     assert await eventually(projected)
     one = (await client.get(f"/api/v1/analytics/users/{ada['id']}")).json()

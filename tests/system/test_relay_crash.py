@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def start_relay(default: str, analytics: str, log: Path) -> subprocess.Popen[byt
 
 async def write_users(session: SQLAlchemySession, stop: asyncio.Event) -> int:
     """Create users, then keep renaming them, each change in a unit of work of its own."""
-    keys = []
+    keys: list[uuid.UUID] = []
     changes = 0
     while not stop.is_set() or len(keys) < USERS:
         async with UnitOfWork(session) as uow:
@@ -63,7 +64,7 @@ async def write_users(session: SQLAlchemySession, stop: asyncio.Event) -> int:
 async def counts(default: SQLAlchemySession, analytics: SQLAlchemySession) -> dict[str, object]:
     async with default.connection() as connection:
         source = dict((await connection.execute(select(users.c.id, users.c.version))).all())
-        states = dict((await connection.execute(
+        states: dict[str, int] = dict((await connection.execute(
             select(outbox.c.state, func.count()).group_by(outbox.c.state)
         )).all())  # fmt: skip
     async with analytics.connection() as connection:
