@@ -78,7 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             return
         databases = app.state.databases
-        async with users_relay(databases["default"], databases["analytics"]).running() as relay:
+        relay = users_relay(databases["default"], databases["analytics"])
+        if settings.telemetry:
+            from .telemetry import instrument_relay
+
+            instrument_relay(relay)
+        async with relay.running():
             app.state.relays = [relay]
             yield
 

@@ -17,6 +17,7 @@ from fastapi_building_blocks.observability.sdk import (
     configure_opentelemetry,
     serve_prometheus_metrics,
 )
+from fastapi_building_blocks.outbox import Relay
 
 
 def instrument(app: FastAPI) -> None:
@@ -40,3 +41,10 @@ def instrument_databases(
     if not statement_spans:
         return lambda: None
     return instrument_sessions(sessions)
+
+
+def instrument_relay(relay: Relay) -> None:
+    """The outbox's backlog, age, dead count and delivery rates as metrics."""
+    telemetry = configure_opentelemetry()
+    if telemetry is not None:
+        telemetry.relay_metrics.watch(relay)

@@ -152,7 +152,7 @@ def test_grafana_datasources_point_at_the_stack(services: dict[str, Any]) -> Non
         assert url.port in published_ports(services[url.hostname])
 
 
-def test_the_dashboard_shows_requests_latency_database_pool_errors_and_replicas() -> None:
+def test_the_dashboard_shows_requests_latency_database_pool_errors_replicas_outbox() -> None:
     dashboard = json.loads(
         (ROOT / "example_service/observability/grafana/dashboards/example-service.json").read_text()
     )
@@ -162,7 +162,16 @@ def test_the_dashboard_shows_requests_latency_database_pool_errors_and_replicas(
     }
 
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for topic in ("request rate", "latency", "database operation", "pool", "errors", "replicas"):
+    topics = (
+        "request rate",
+        "latency",
+        "database operation",
+        "pool",
+        "errors",
+        "replicas",
+        "outbox",
+    )
+    for topic in topics:
         assert topic in titles
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] in uids

@@ -19,6 +19,7 @@ from ..operations import (
 )
 from .logs import JsonFormatter, SlowOperationHook, configure_json_logging
 from .opentelemetry import OpenTelemetryHook
+from .outbox import RelayMetrics
 from .pool import PoolMetrics
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "OpenTelemetryHook",
     "Operation",
     "PoolMetrics",
+    "RelayMetrics",
     "SlowOperationHook",
     "add_hook",
     "configure_json_logging",

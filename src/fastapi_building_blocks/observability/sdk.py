@@ -43,6 +43,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from ..errors import ConfigurationError
 from ..operations import add_hook
 from .opentelemetry import OpenTelemetryHook
+from .outbox import RelayMetrics
 from .pool import PoolMetrics
 
 PROMETHEUS_PATH = "/metrics"
@@ -50,11 +51,12 @@ PROMETHEUS_PATH = "/metrics"
 
 @dataclass(frozen=True)
 class Telemetry:
-    """What `configure_opentelemetry` set up: the global providers and pool gauges."""
+    """What `configure_opentelemetry` set up: the global providers, pool and outbox gauges."""
 
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     pool_metrics: PoolMetrics
+    relay_metrics: RelayMetrics
 
 
 @cache  # OpenTelemetry's global providers can be set once per process
@@ -82,7 +84,7 @@ def configure_opentelemetry(*, prometheus: bool = True) -> Telemetry | None:
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     add_hook(OpenTelemetryHook())
-    return Telemetry(tracer_provider, meter_provider, PoolMetrics())
+    return Telemetry(tracer_provider, meter_provider, PoolMetrics(), RelayMetrics())
 
 
 def serve_prometheus_metrics(app: Any, path: str = PROMETHEUS_PATH) -> None:
