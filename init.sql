@@ -67,5 +67,22 @@ CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE F
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE idempotency_keys (
+    key VARCHAR(255) NOT NULL, 
+    fingerprint VARCHAR(64) NOT NULL, 
+    state VARCHAR(10) NOT NULL, 
+    owner VARCHAR(32), 
+    status INTEGER, 
+    body JSON, 
+    headers JSON, 
+    locked_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    CONSTRAINT pk_idempotency_keys PRIMARY KEY (key)
+);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
 

@@ -19,6 +19,8 @@ test holds the two together):
         │   ├── CheckViolationError         a CHECK constraint refused the row
         │   └── InvalidValueError           a value its column cannot hold on some backend
         ├── ConcurrencyError            409: the row changed since it was read (stale version)
+        │   └── IdempotencyKeyInUseError    a request with the same Idempotency-Key is in flight
+        ├── IdempotencyKeyReusedError   422: an Idempotency-Key sent again with another request
         ├── DatabaseUnavailableError    503: refused, lost or timed-out connection
         │   ├── StatementTimeoutError       504: a statement ran past the statement timeout
         │   └── LoginRefusedError           the server refused the credentials or database
@@ -137,6 +139,14 @@ class InvalidValueError(ConstraintViolationError):
 
 class ConcurrencyError(RepositoryError):
     """Someone else changed the row since it was read: reload and try again."""
+
+
+class IdempotencyKeyInUseError(ConcurrencyError):
+    """Another request with the same Idempotency-Key is still running: retry later."""
+
+
+class IdempotencyKeyReusedError(RepositoryError):
+    """The Idempotency-Key was used before for a different request (method, path, body)."""
 
 
 class DatabaseUnavailableError(RepositoryError):

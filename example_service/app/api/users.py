@@ -12,13 +12,18 @@ from fastapi_building_blocks.fastapi import (
     repository,
     repository_in_unit_of_work,
 )
+from fastapi_building_blocks.idempotency import IdempotencyKeys
 
 from ..domain.post import welcome_post
 from ..domain.user import User, normalized_email
 from ..infrastructure.repositories import PostRepository, UserRepository
+from ..infrastructure.tables import idempotency_keys
 from .schemas import UserCreate, UserRead, UserUpdate, UserWithWelcomePost
 
 PREFIX = "/api/v1/users"
+
+#: Keys kept a day; a request that died holding one gives it up after 30 s.
+IDEMPOTENCY_KEYS = IdempotencyKeys(idempotency_keys)
 
 Users = Annotated[UserRepository, repository(UserRepository)]
 UsersInWork = Annotated[UserRepository, repository_in_unit_of_work(UserRepository)]
@@ -60,11 +65,13 @@ def user_changes(_users: UserRepository, changes: dict[str, Any]) -> dict[str, A
     return changes
 
 
-# Writes in a unit of work: each change and its event (the outbox) commit together.
+# Writes in a unit of work: each change and its event (the outbox) commit together, and
+# with an Idempotency-Key header, the response too (a client's retry changes nothing).
 router = crud_router(
     prefix=PREFIX,
     repository=UserRepository,
     writes_in_unit_of_work=True,
+    idempotency_keys=IDEMPOTENCY_KEYS,
     create=UserCreate,
     update=UserUpdate,
     read=UserRead,

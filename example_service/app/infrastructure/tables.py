@@ -18,6 +18,7 @@ from fastapi_building_blocks import (
     uuid_primary_key,
     version,
 )
+from fastapi_building_blocks.idempotency import idempotency_keys_table
 from fastapi_building_blocks.outbox import inbox_table, outbox_table
 
 schema = metadata()
@@ -52,6 +53,10 @@ posts = Table(
 #: Events about users, written in the same transaction as the change (uow.publish); the
 #: relay carries them to the analytics database.
 outbox = outbox_table(schema)
+
+#: Responses of writes sent with an Idempotency-Key, stored with their effect: a client's
+#: retry gets the first response back (app/api/users.py).
+idempotency_keys = idempotency_keys_table(schema)
 
 #: The "analytics" database's tables (DATABASES__analytics__URL), in a schema of their
 #: own with migrations of their own (example_service/analytics_migrations).

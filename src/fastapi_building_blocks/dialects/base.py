@@ -103,6 +103,9 @@ class Dialect:
     begins_transactions_itself: ClassVar[bool] = False
     #: What the engine sends to begin a transaction, where it begins them itself.
     begin_statement: ClassVar[str] = "BEGIN"
+    #: One writer at a time for the whole database (SQLite's lock): a transaction that
+    #: writes holds every other writer off until it ends.
+    one_writer: ClassVar[bool] = False
     #: The server's port when the URL names none (`server.port` on spans).
     default_port: ClassVar[int | None] = None
     #: NULL sorts before every value in ascending order (SQLite, MySQL, SQL Server do this;

@@ -45,6 +45,7 @@ class SQLiteDialect(Dialect):
     #: risking a deadlock. Taking the write lock at BEGIN makes concurrent transactions
     #: wait their turn in the busy timeout instead; in WAL mode readers are not blocked.
     begin_statement = "BEGIN IMMEDIATE"
+    one_writer = True
     stores_naive_utc = True
 
     def datetime_type(self) -> TypeEngine[Any]:

@@ -15,19 +15,23 @@ No `from __future__ import annotations` here: route signatures use the caller's 
 which FastAPI must see as objects, not strings.
 """
 
+import asyncio
 import copy
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
+from ..idempotency import MAX_KEY_LENGTH, IdempotencyKeys, StoredResponse, fingerprint
 from ..repository.cursor import MAX_CURSOR_LENGTH
 from ..repository.values import python_type_of
 from ..settings import DEFAULT
-from .dependencies import built_repository_type, repository_in_unit_of_work
+from .dependencies import built_repository_type, database_named, repository_in_unit_of_work
 from .dependencies import repository as repository_dependency
 from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
@@ -128,6 +132,24 @@ def _key_type_of(repository_type: Any) -> type:
     return python_type_of(key) or str
 
 
+IDEMPOTENCY_HELP = (
+    "Any unique string (a UUID): a retry with the same key gets the first response back "
+    "and changes nothing; the same key with another request is a 422, and while the first "
+    "is still running a 409."
+)
+
+
+def _no_key() -> None:
+    """The Idempotency-Key of a router that takes none."""
+
+
+def _as_response(answer: StoredResponse, *, replayed: bool = False) -> Response:
+    headers = {**answer.headers, **({"Idempotent-Replayed": "true"} if replayed else {})}
+    if answer.body is None:
+        return Response(status_code=answer.status, headers=headers)
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
 def crud_router(
     *,
     prefix: str,
@@ -141,13 +163,16 @@ def crud_router(
     tags: list[str | Any] | None = None,
     database: str | None = None,
     writes_in_unit_of_work: bool = False,
+    idempotency_keys: IdempotencyKeys | None = None,
 ) -> APIRouter:
     """Routes for one resource. `repository` is a `Depends` (see `dependencies`), or a
     repository class, built per request on `database` ("default" unless named): the
     router's database is the code's choice. With `writes_in_unit_of_work` (and a class),
     POST, PATCH and DELETE run in a unit of work committed before the response (a
     repository that publishes its changes needs one), and reads stay outside it, free to
-    go to a replica.
+    go to a replica. With `idempotency_keys` (and writes in a unit of work) POST, PATCH
+    and DELETE take an `Idempotency-Key` header: a retry gets the first response back
+    and changes nothing (see `fastapi_building_blocks.idempotency`).
 
     Without `create` and `update` the routes are read only (list, keyset, read one): a
     projection, or data another service owns. PATCH writes only the fields the body
@@ -156,8 +181,11 @@ def crud_router(
     `to_entity(repo, body)` builds the entity a POST creates).
     """
     writer = repository
+    name = database or DEFAULT
+    if idempotency_keys is not None and not writes_in_unit_of_work:
+        raise TypeError("idempotency_keys= needs writes_in_unit_of_work=True: the stored "
+                        "response commits with the write's effect")  # fmt: skip
     if isinstance(repository, type):
-        name = database or DEFAULT
         writer = (
             repository_in_unit_of_work(repository, name) if writes_in_unit_of_work
             else repository_dependency(repository, name)
@@ -177,6 +205,12 @@ def crud_router(
     key_type = key_type or _key_type_of(repository_type)
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Writer = Annotated[Any, writer]  # noqa: N806
+    KeyHeader = (  # noqa: N806 - only routes that honour the header declare it
+        Annotated[str | None, Header(alias="Idempotency-Key", max_length=MAX_KEY_LENGTH,
+                                     description=IDEMPOTENCY_HELP)]
+        if idempotency_keys is not None
+        else Annotated[None, Depends(_no_key)]
+    )  # fmt: skip
     Filters = Annotated[  # noqa: N806
         list[Annotated[str, Query(pattern=FILTER_PATTERN)]],
         Query(alias="filter", description=FILTER_HELP),
@@ -242,14 +276,58 @@ def crud_router(
         return router  # read only: a projection, another service's data
     update = _without_nulls(update, read)
 
+    def answer(
+        status: int, entity: Any = None, headers: dict[str, str] | None = None
+    ) -> StoredResponse:
+        body = (
+            None
+            if entity is None
+            else jsonable_encoder(read.model_validate(entity, from_attributes=True))
+        )
+        return StoredResponse(status, body, headers or {})
+
+    async def once(
+        request: Request,
+        repo: Any,
+        key: str | None,
+        body: bytes,
+        write: Callable[[], Awaitable[StoredResponse]],
+    ) -> Response:
+        """`write`'s response; with an Idempotency-Key, stored with its effect, and a
+        retry's answer from the store (see `fastapi_building_blocks.idempotency`)."""
+        if idempotency_keys is None or key is None:
+            return _as_response(await write())
+        session = database_named(request, name)
+        request_id = fingerprint(request.method, request.url.path, body)
+        owner = uuid.uuid4().hex
+        try:
+            stored = await idempotency_keys.claim(session, repo.session, key, request_id, owner)
+            if stored is not None:
+                return _as_response(stored, replayed=True)
+            written = await write()
+            await idempotency_keys.store(repo.session, key, written)
+        except BaseException:
+            # Shielded: a request cut off (cancelled) still gives its claim back.
+            await asyncio.shield(idempotency_keys.release(session, key, owner))
+            raise
+        return _as_response(written)
+
     @router.post(
         "/", status_code=201, response_model=read, responses=writes, summary=f"Create a {one}"
     )
-    async def create_one(body: create, repo: Writer, request: Request, response: Response) -> Any:  # type: ignore[valid-type]
-        created = await repo.create(build(repo, body))
-        location = request.url_for(read_route, key=repo.key_of(created))
-        response.headers["Location"] = location.path
-        return created
+    async def create_one(
+        body: create,  # type: ignore[valid-type]
+        repo: Writer,
+        request: Request,
+        idempotency_key: KeyHeader = None,  # type: ignore[valid-type]
+    ) -> Response:
+        async def write() -> StoredResponse:
+            created = await repo.create(build(repo, body))
+            location = request.url_for(read_route, key=repo.key_of(created))
+            return answer(201, created, {"Location": location.path})
+
+        sent = body.model_dump_json().encode()  # type: ignore[attr-defined]
+        return await once(request, repo, idempotency_key, sent, write)
 
     @router.patch(
         keyed,
@@ -259,11 +337,21 @@ def crud_router(
         description="Only the fields sent are written. With `version`, the change applies "
         "only if the stored version is still that one (409 otherwise).",
     )
-    async def update_one(key: key_type, body: update, repo: Writer) -> Any:  # type: ignore[valid-type]
-        changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        if to_changes is not None:
-            changes = to_changes(repo, changes)
-        return await repo.update_fields(key, changes)
+    async def update_one(
+        key: key_type,  # type: ignore[valid-type]
+        body: update,  # type: ignore[valid-type]
+        repo: Writer,
+        request: Request,
+        idempotency_key: KeyHeader = None,  # type: ignore[valid-type]
+    ) -> Response:
+        async def write() -> StoredResponse:
+            changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+            if to_changes is not None:
+                changes = to_changes(repo, changes)
+            return answer(200, await repo.update_fields(key, changes))
+
+        sent = body.model_dump_json(exclude_unset=True).encode()  # type: ignore[attr-defined]
+        return await once(request, repo, idempotency_key, sent, write)
 
     @router.delete(
         keyed,
@@ -272,8 +360,17 @@ def crud_router(
         responses={**by_key, **writes},
         summary=f"Delete a {one}",
     )
-    async def delete_one(key: key_type, repo: Writer) -> None:  # type: ignore[valid-type]
-        await repo.delete(key)
+    async def delete_one(
+        key: key_type,  # type: ignore[valid-type]
+        repo: Writer,
+        request: Request,
+        idempotency_key: KeyHeader = None,  # type: ignore[valid-type]
+    ) -> Response:
+        async def write() -> StoredResponse:
+            await repo.delete(key)
+            return answer(204)
+
+        return await once(request, repo, idempotency_key, b"", write)
 
     if getattr(repository_type, "soft_deletes", False):
 
