@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from fastapi_building_blocks import Filter, SQLAlchemySession
 from fastapi_building_blocks.dialects import DEFAULT_ENGINE_OPTIONS
 
-from . import workloads
+from . import outbox, workloads
 from .drivers import DRIVERS
 from .http import measure_http
 from .schema import (
@@ -92,9 +92,10 @@ class Table:
     approach: str
     references: dict[str, str]  # column heading -> reference approach
     opened: bool = False  # a column of connections opened per round
+    unit: str = "ops/s"
 
     def render(self, rates: Rates) -> list[str]:
-        headings = ["operation", self.approach, "ops/s", *self.references]
+        headings = ["operation", self.approach, self.unit, *self.references]
         if self.opened:
             headings.append("connections opened per round")
         lines = [
@@ -117,7 +118,9 @@ class Table:
 
 TABLES = (
     Table(
-        lambda workload: not workload.startswith(("observability", "pool", "replicas", OPENED)),
+        lambda workload: (
+            not workload.startswith(("observability", "pool", "replicas", "outbox", OPENED))
+        ),
         "approach",
         {
             "vs Core prebuilt": workloads.CORE_PREBUILT,
@@ -137,6 +140,12 @@ TABLES = (
         "where the read goes",
         {"vs primary": PRIMARY_READ, "vs replica routed": ROUTED_READ},
     ),
+    Table(
+        lambda workload: workload in (outbox.PUBLISH, outbox.THROUGHPUT),
+        "approach",
+        {"vs without publish": outbox.WITHOUT_PUBLISH},
+    ),
+    Table(lambda workload: workload == outbox.LATENCY, "percentile", {}, unit="ms"),
     Table(  # against nothing, and against the SDK used by hand
         lambda workload: workload.startswith("observability"),
         "approach",
@@ -271,6 +280,7 @@ async def measure_backend(
     await measure_pools(url, plan, seeded, rates)
     if name in REPLICA_PORTS:
         await measure_replicas(url, REPLICA_PORTS[name], plan, seeded, rates)
+        await outbox.measure_outbox(url, plan.rounds, plan.single, rates)
     http_rounds = max(1, plan.rounds // 2)
     rates.update(await measure_http(url, http_rounds, plan.http_seconds, plan.http_clients))
     return rates, versions
