@@ -181,8 +181,14 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         with the change it describes, or not at all (see `fastapi_building_blocks.outbox`).
         """
         statement = insert_statement(self.executor, self.dialect.name, outbox)
-        async with self._connection_in_use() as connection:
-            await statement.write(connection, outbox_row(event))
+        try:
+            async with self._connection_in_use() as connection:
+                await statement.write(connection, outbox_row(event))
+        except Exception as error:  # driver errors as the package's, as repositories do
+            translated = translate_error(error, self.dialect, outbox)
+            if translated is None or translated is error:
+                raise
+            raise translated from error
 
     async def rollback(self) -> None:
         """Undo everything since the last commit; the unit of work can be used again."""

@@ -137,8 +137,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     main = package / "app" / "main.py"
     edit(
         main,
-        "from .api import page_views, posts, users",
-        "from .api import gadgets, page_views, posts, users",
+        "from .api import analytics, page_views, posts, users",
+        "from .api import analytics, gadgets, page_views, posts, users",
     )
     included = "    app.include_router(posts.router)\n"
     edit(main, included, f"{included}    app.include_router(gadgets.router)\n")
