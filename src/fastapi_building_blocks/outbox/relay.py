@@ -15,7 +15,9 @@ A handler gets the batch's messages it handles (in order) and either succeeds fo
 them or raises; then each message is handed over again on its own, so one bad message
 does not hold back the others. A message that fails is retried after a backoff (doubling
 from `first_retry_seconds`, with jitter) and is dead after `max_attempts`, with its last
-error; dead messages can be listed and retried.
+error; dead messages can be listed and retried. Going dead publishes `<type>.dead` (with
+the message's payload and error) in the same transaction: a saga's compensation is the
+handler of that event.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from sqlalchemy import Select, Table, bindparam, delete, exists, func, select, u
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..database import SQLAlchemySession
-from .messages import NOTIFY_CHANNEL, OUTBOX, Message, State
+from .messages import NOTIFY_CHANNEL, OUTBOX, Event, Message, State
+from .rows import outbox_row
 
 logger = logging.getLogger("fastapi_building_blocks.outbox")
 
@@ -47,6 +50,8 @@ Handler = Callable[[Sequence[Message]], Awaitable[None]]
 #: Handlers by event type; "*" handles every type.
 Handlers = Mapping[str, Handler | Sequence[Handler]]
 ALL_EVENTS = "*"
+#: A dead message publishes `<its type>.dead` (see `_dead_letter`).
+DEAD_SUFFIX = ".dead"
 MAX_ERROR_CHARACTERS = 2000
 _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("fastapi_building_blocks.outbox")
@@ -179,6 +184,8 @@ class Relay:
                     available_at=now + timedelta(seconds=self._backoff(attempts)),
                 )
             )  # fmt: skip
+            if dead and not message.event_type.endswith(DEAD_SUFFIX):
+                await connection.execute(outbox.insert(), outbox_row(_dead_letter(message, error)))
         self.failures += len(failed)
         delivered = [message.id for message in messages if message.id not in failed]
         if delivered:
@@ -372,6 +379,16 @@ async def _traced(handler: Handler, messages: list[Message]) -> None:
     with _tracer.start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER,
                                        links=links, attributes=attributes):  # fmt: skip
         await handler(messages)
+
+
+def _dead_letter(message: Message, error: str) -> Event:
+    """The event that says `message` went dead: a handler of `<type>.dead` undoes what the
+    steps before it did (a saga's compensation). It is published with the dead state, in
+    the same transaction, so it is delivered at least once like any event."""
+    return Event(
+        message.aggregate_type, message.aggregate_id, message.event_type + DEAD_SUFFIX,
+        {"message_id": message.id, "payload": message.payload, "error": error},
+    )  # fmt: skip
 
 
 def _describe(error: BaseException) -> str:
