@@ -153,12 +153,14 @@ def _replica_fault(error: Exception, dialect: Dialect) -> Literal["down", "behin
     with replay. None: the read itself failed (a timeout, a value that does not fit),
     and would fail the same on the primary.
     """
-    translated = translate_error(error, dialect, None)
+    translated = translate_error(error, dialect, None, log=False)
     if isinstance(translated, StatementTimeoutError):
         return None
     if isinstance(translated, DatabaseUnavailableError):
         return "down"
     if translated is None or type(translated) in (RepositoryError, ConcurrencyError):
+        logger.warning("a replica could not serve a read (%s); the primary serves it",
+                       type(error).__name__)  # fmt: skip
         return "behind"
     return None
 

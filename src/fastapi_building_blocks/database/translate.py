@@ -38,9 +38,14 @@ _LITERALS = re.compile(r"""(?:(?<=: )|(?<=entry )|(?<==))("[^"]*"|'[^']*')|\([^)
 
 
 def translate_error(
-    error: BaseException, dialect: Dialect, table: Table | None
+    error: BaseException, dialect: Dialect, table: Table | None, *, log: bool = True
 ) -> RepositoryError | None:
-    """The package error for a driver or pool error; None for anything else (a bug to surface)."""
+    """The package error for a driver or pool error; None for anything else (a bug to surface).
+
+    A refusal the package has no class for is logged with the driver's message (the
+    response says nothing of it); `log=False` where the caller handles it (a replica that
+    is behind: the read runs on the primary).
+    """
     if isinstance(error, RepositoryError):
         return error
     where = table.name if table is not None else "database"
@@ -70,7 +75,7 @@ def translate_error(
         if dialect.is_driver_error(error):
             if isinstance(error, _VALUE_ERRORS):  # e.g. asyncpg's DataError for an argument
                 return _invalid_value(where, table)
-            return _refused(where, error, table)
+            return _refused(where, error, table, log)
         return None
     diagnosis = dialect.diagnose(error.orig) if error.orig is not None else None
     if diagnosis is not None:
@@ -85,7 +90,7 @@ def translate_error(
         )
     if isinstance(error.orig, _VALUE_ERRORS):
         return _invalid_value(where, table)
-    return _refused(where, error.orig, table)
+    return _refused(where, error.orig, table, log)
 
 
 def redacted(message: str) -> str:
@@ -95,12 +100,13 @@ def redacted(message: str) -> str:
 
 
 def _refused(
-    where: str, driver_error: BaseException | None, table: Table | None
+    where: str, driver_error: BaseException | None, table: Table | None, log: bool
 ) -> RepositoryError:
     kind = type(driver_error).__name__
     # The response says nothing of it (a 500); the log line says what the driver said.
-    logger.error("%s: the database refused the operation: %s: %s", where, kind,
-                 redacted(str(driver_error)))  # fmt: skip
+    if log:
+        logger.error("%s: the database refused the operation: %s: %s", where, kind,
+                     redacted(str(driver_error)))  # fmt: skip
     return RepositoryError(
         f"{where}: the database refused the operation ({kind})", table=_name(table)
     )
