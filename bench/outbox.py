@@ -70,7 +70,7 @@ async def measure_outbox(url: str, rounds: int, count: int, rates: dict[str, Any
             approach = "with publish" if publishing else WITHOUT_PUBLISH
             rates[PUBLISH][approach].append(count / (time.perf_counter() - started))
         await _clear(source, target)
-        rates[THROUGHPUT]["relay, batches of 200"].append(await _throughput(source, target))
+        rates[THROUGHPUT]["relay, batches of 500"].append(await _throughput(source, target))
         await _clear(source, target)
     p50, p99 = await _latency(source, target)
     rates[LATENCY]["p50"].append(p50)

@@ -82,7 +82,7 @@ class Relay:
         handlers: Handlers,
         *,
         outbox: Table = OUTBOX,
-        batch_size: int = 200,
+        batch_size: int = 500,
         max_attempts: int = 10,
         first_retry_seconds: float = 1.0,
         max_retry_seconds: float = 300.0,
