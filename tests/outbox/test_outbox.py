@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from fastapi_building_blocks import UnitOfWork
 from fastapi_building_blocks.observability import RelayMetrics
@@ -318,3 +318,48 @@ async def test_a_delivery_continues_the_trace_that_published_it(pair: Pair) -> N
     assert delivered == [request_span.get_span_context().trace_id]
     assert process.parent is not None
     assert process.parent.span_id == request_span.get_span_context().span_id
+
+
+@pytest.mark.parametrize("pair", ["postgresql", "mariadb"], indirect=True)
+async def test_connections_killed_inside_handler_transactions_apply_nothing_twice(
+    pair: Pair,
+) -> None:
+    """Every other delivery has its handler's connection killed by the server just before
+    the handler would commit; the relay retries, and each effect lands once."""
+    own_id, kill = (
+        ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend({})")
+        if pair.name == "postgresql"
+        else ("SELECT CONNECTION_ID()", "KILL {}")
+    )
+    calls = 0
+
+    async def project_or_die(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        nonlocal calls
+        calls += 1
+        await project(uow, messages)
+        if calls % 2:  # the effect is written, not committed: the connection goes now
+            async with uow.connection() as connection:
+                victim = (await connection.execute(text(own_id))).scalar()
+            async with pair.target.connection() as killer:
+                await killer.execute(text(kill.format(victim)))
+
+    async with UnitOfWork(pair.source) as uow:
+        keys = [await create_account(uow, f"account {n}") for n in range(10)]
+        for key in keys:
+            await rename_account(uow, key, "renamed")
+        await uow.commit()
+    handler = idempotent(pair.target, "project", project_or_die, inbox=inbox)
+    relay = Relay(pair.source, {"*": handler}, outbox=outbox, first_retry_seconds=0.01,
+                  max_retry_seconds=0.02, batch_size=5)  # fmt: skip
+    for _ in range(200):
+        await relay.run_once()
+        if (await outbox_states(pair)).keys() == {"delivered"}:
+            break
+        await asyncio.sleep(0.02)
+
+    assert await outbox_states(pair) == {"delivered": 20}
+    assert relay.failures > 0  # the kills did fail deliveries
+    assert await projected(pair) == await sources(pair)
+    async with pair.target.connection() as connection:
+        received = (await connection.execute(select(func.count()).select_from(inbox))).scalar()
+    assert received == 20  # one inbox row per message: none applied twice

@@ -4,11 +4,13 @@ nothing; the same key with another request is a 422; while the first runs, a 409
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from example_service.app.infrastructure.tables import users
+from example_service.app.api.users import IDEMPOTENCY_KEYS
+from example_service.app.infrastructure.tables import idempotency_keys, users
 from fastapi_building_blocks import SQLAlchemySession
 from tests.service.test_users_api import person
 
@@ -81,3 +83,18 @@ async def test_concurrent_requests_with_one_key_make_one_row(client: httpx.Async
     assert set(statuses) <= {201, 409}
     assert 201 in statuses
     assert await stored_users(client) == 1
+
+
+async def test_an_expired_key_starts_afresh(client: httpx.AsyncClient) -> None:
+    await client.post("/api/v1/users/", json=person(1), headers=keyed("k-old"))
+    session: SQLAlchemySession = client.app.state.databases["default"]  # type: ignore[attr-defined]
+    async with session.transaction() as connection:  # as if a day had passed
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await connection.execute(update(idempotency_keys).values(expires_at=past))
+
+    again = await client.post("/api/v1/users/", json=person(2), headers=keyed("k-old"))
+
+    assert again.status_code == 201  # another body, yet no 422: the old key is gone
+    assert "Idempotent-Replayed" not in again.headers
+    assert await IDEMPOTENCY_KEYS.purge_expired(session) == 0  # taken over, not expired
+    assert await stored_users(client) == 2

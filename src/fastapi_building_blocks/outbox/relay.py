@@ -1,7 +1,7 @@
 """The relay: delivers the outbox's pending messages to handlers, at least once.
 
-Each batch is claimed with `SELECT ... FOR UPDATE SKIP LOCKED` where the server has it
-(PostgreSQL, MariaDB 10.6+, MySQL 8), inside a transaction that stays open while the
+Each batch is claimed, then locked by key with `SELECT ... FOR UPDATE SKIP LOCKED` where
+the server has it (PostgreSQL, MariaDB 10.6+, MySQL 8), in a transaction that stays open while the
 handlers run and commits the outcome: several relays then work side by side without
 claiming a row twice, and a relay that dies mid-batch (even by SIGKILL) leaves its rows
 pending, for the next relay, because its transaction dies with it. Elsewhere (SQLite)
@@ -109,7 +109,15 @@ class Relay:
         self.last_backlog: Backlog | None = None
         self._wake = asyncio.Event()
         self._claim = _claim_statement(outbox)
-        self._locking_claim = self._claim.with_for_update(skip_locked=True)
+        # Locked by key, after the claim found them without locks: locking the claim's
+        # own scan would take InnoDB's gap locks, which deadlock with publishers' inserts.
+        self._lock_claimed = (
+            select(outbox)
+            .where(outbox.c.id.in_(bindparam("ids", expanding=True)),
+                   outbox.c.state == State.PENDING.value)
+            .order_by(outbox.c.id)
+            .with_for_update(skip_locked=True)
+        )  # fmt: skip
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -117,7 +125,7 @@ class Relay:
         """Claim one batch, deliver it, record the outcome; the number of messages."""
         if self.session.dialect.skips_locked_rows(self.session.engine.dialect):
             async with self.session.transaction() as connection:
-                messages = await self._claimed(connection, self._locking_claim)
+                messages = await self._claimed_and_locked(connection)
                 if messages:
                     await self._record(connection, messages, await self._deliver(messages))
             return len(messages)
@@ -128,6 +136,19 @@ class Relay:
             async with self.session.transaction() as connection:
                 await self._record(connection, messages, failed)
         return len(messages)
+
+    async def _claimed_and_locked(self, connection: AsyncConnection) -> list[Message]:
+        """The claim's messages that no other relay holds, locked until this commits.
+
+        The claim reads without locks (its `NOT EXISTS` sees an earlier message another
+        relay holds as pending, so order per aggregate holds); the rows are then locked
+        by primary key, re-checked as pending, skipping those another relay took first.
+        """
+        candidates = await self._claimed(connection, self._claim)
+        if not candidates:
+            return []
+        rows = await connection.execute(self._lock_claimed, {"ids": [m.id for m in candidates]})
+        return [_message(row) for row in rows.mappings()]
 
     async def _claimed(self, connection: AsyncConnection, claim: Select[Any]) -> list[Message]:
         params = {"now": datetime.now(UTC), "limit": self.batch_size}
