@@ -18,10 +18,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select, text, update
 
-from fastapi_building_blocks import UnitOfWork
+from fastapi_building_blocks import SQLAlchemySession, UnitOfWork
 from fastapi_building_blocks.observability import RelayMetrics
 from fastapi_building_blocks.outbox import Message, Relay, State, idempotent
 from fastapi_building_blocks.outbox import relay as relay_module
+from tests.backends import POSTGRESQL_URL
 from tests.outbox.conftest import Pair
 from tests.outbox.schema import (
     accounts,
@@ -363,3 +364,15 @@ async def test_connections_killed_inside_handler_transactions_apply_nothing_twic
     async with pair.target.connection() as connection:
         received = (await connection.execute(select(func.count()).select_from(inbox))).scalar()
     assert received == 20  # one inbox row per message: none applied twice
+
+
+async def test_a_relay_started_while_its_database_is_down_keeps_running() -> None:
+    """Nothing to claim, nothing to LISTEN on: it logs, polls, and stops when told."""
+    down = SQLAlchemySession(POSTGRESQL_URL.replace(":5432/", ":5439/"), connect_timeout=0)
+    stop = asyncio.Event()
+    running = asyncio.create_task(Relay(down, {}, outbox=outbox, poll_seconds=0.05).run(stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.wait_for(running, 5)  # no exception: it never gave up
+
+    await down.disconnect()

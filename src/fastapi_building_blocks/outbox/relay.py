@@ -53,6 +53,8 @@ ALL_EVENTS = "*"
 #: A dead message publishes `<its type>.dead` (see `_dead_letter`).
 DEAD_SUFFIX = ".dead"
 MAX_ERROR_CHARACTERS = 2000
+#: How often a relay that could not LISTEN (PostgreSQL) tries again; it polls meanwhile.
+LISTEN_RETRY_SECONDS = 5.0
 _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("fastapi_building_blocks.outbox")
 
@@ -229,12 +231,17 @@ class Relay:
 
         A batch under way when `stop` is set is finished and recorded; cancelled
         instead, its transaction rolls back and its rows stay pending for the next relay.
-        Wakes on PostgreSQL's notification of new rows, else polls every `poll_seconds`.
+        Wakes on PostgreSQL's notification of new rows, and polls every `poll_seconds`
+        whatever happens: a database that is down or a listening connection that was lost
+        only delays the wake-up (LISTEN is tried again every `LISTEN_RETRY_SECONDS`).
         """
         stop = stop or asyncio.Event()
-        async with self._listening():
+        async with contextlib.AsyncExitStack() as held:
+            listening, tried_at = False, float("-inf")
             cleaned_at = measured_at = float("-inf")
             while not stop.is_set():
+                if not listening and time.monotonic() - tried_at >= LISTEN_RETRY_SECONDS:
+                    listening, tried_at = await self._listen(held), time.monotonic()
                 try:
                     handled = await self.run_once()
                     now = time.monotonic()
@@ -273,26 +280,29 @@ class Relay:
                 waiting.cancel()
         self._wake.clear()
 
-    @contextlib.asynccontextmanager
-    async def _listening(self) -> AsyncIterator[None]:
+    async def _listen(self, held: contextlib.AsyncExitStack) -> bool:
         """On PostgreSQL, LISTEN for the outbox trigger's notifications on a connection
-        held for the relay's life; elsewhere nothing (the relay polls)."""
+        held (by `held`) for the relay's life; whether it listens now. Elsewhere, or
+        while the database cannot be reached, it does not (and the relay polls)."""
         if self.session.dialect.name != "postgresql":
-            yield
-            return
-        async with self.session.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
+            return True  # nothing to listen for: polling is the way
 
-            def wake(*_: object) -> None:
-                self._wake.set()
+        def wake(*_: object) -> None:
+            self._wake.set()
 
+        try:
+            connection = await self.session.engine.connect()
+        except Exception as error:
+            logger.warning("the relay cannot LISTEN yet (%s); polling", type(error).__name__)
+            return False
+        held.push_async_callback(_closed_quietly, connection)
+        try:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
             await driver.add_listener(NOTIFY_CHANNEL, wake)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):  # the connection may be gone
-                    await driver.remove_listener(NOTIFY_CHANNEL, wake)
+        except Exception as error:
+            logger.warning("the relay cannot LISTEN yet (%s); polling", type(error).__name__)
+            return False
+        return True
 
     # -- looking after the outbox -------------------------------------------------------
 
@@ -344,6 +354,12 @@ class Relay:
         )
         async with self.session.transaction() as connection:
             return int((await connection.execute(statement)).rowcount)
+
+
+async def _closed_quietly(connection: AsyncConnection) -> None:
+    """Close the listening connection (its LISTEN ends with it), dead or not."""
+    with contextlib.suppress(Exception):
+        await connection.close()
 
 
 def _claim_statement(outbox: Table) -> Select[Any]:
