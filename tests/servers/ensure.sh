@@ -35,6 +35,13 @@ install_packages() {
   # Headless Chromium renders /docs with no network beyond 127.0.0.1 (a system test).
   command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
+    if [[ " ${missing[*]} " == *" mariadb-server "* ]]; then
+      # Before the package: should its installation start the server, it starts with
+      # the binary log the replicas need (ensure.sh passes the same flags itself).
+      as_root mkdir -p /etc/mysql/mariadb.conf.d
+      as_root sh -c 'printf "[mariadbd]\nserver-id = 1\nlog-bin = fbb-bin\nbinlog-format = ROW\n" \
+        > /etc/mysql/mariadb.conf.d/60-fbb-replication.cnf'
+    fi
     echo "ensure.sh: installing ${missing[*]}"
     as_root apt-get update -q >/dev/null
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
