@@ -20,9 +20,7 @@ applies this to POST, PATCH and DELETE.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,7 +41,7 @@ from sqlalchemy import (
 
 from .columns import UTCDateTime
 from .database import DatabaseSession, SQLAlchemySession, translate_error
-from .dialects import Dialect
+from .database.translate import translated_errors
 from .errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, UniqueViolationError
 from .unit_of_work import UnitOfWork
 
@@ -104,7 +102,7 @@ class IdempotencyKeys:
         self, session: SQLAlchemySession, uow: UnitOfWork, key: str, request: str, owner: str
     ) -> StoredResponse | None:
         """Take `key` for the request with fingerprint `request` (see `_claim`)."""
-        with self._translated(session.dialect):
+        with translated_errors(session.dialect, self.table):
             return await self._claim(session, uow, key, request, owner)
 
     async def _claim(
@@ -169,7 +167,7 @@ class IdempotencyKeys:
             .values(state=DONE, owner=None, status=response.status, body=response.body,
                     headers=response.headers)
         )  # fmt: skip
-        with self._translated(uow.dialect):
+        with translated_errors(uow.dialect, self.table):
             async with uow.statement() as connection:
                 await connection.execute(statement)
 
@@ -183,24 +181,13 @@ class IdempotencyKeys:
         statement = delete(table).where(
             table.c.key == key, table.c.state == IN_FLIGHT, table.c.owner == owner
         )
-        with self._translated(session.dialect):
+        with translated_errors(session.dialect, self.table):
             async with session.statement() as connection:
                 await connection.execute(statement)
 
     async def purge_expired(self, session: SQLAlchemySession) -> int:
         table = self.table
         statement = delete(table).where(table.c.expires_at < datetime.now(UTC))
-        with self._translated(session.dialect):
+        with translated_errors(session.dialect, self.table):
             async with session.statement() as connection:
                 return int((await connection.execute(statement)).rowcount)
-
-    @contextlib.contextmanager
-    def _translated(self, dialect: Dialect) -> Iterator[None]:
-        """Driver errors as the package's (a timeout is a 504, a lost server a 503)."""
-        try:
-            yield
-        except Exception as error:
-            translated = translate_error(error, dialect, self.table)
-            if translated is None or translated is error:
-                raise
-            raise translated from error

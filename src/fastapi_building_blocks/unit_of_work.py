@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .database import DatabaseSession, SQLAlchemySession, translate_error
 from .database.executor import Executor
 from .database.session import begin_or_release
+from .database.translate import translated_errors
 from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
 from .operations import Operation, observing
 from .outbox.messages import OUTBOX, Event
@@ -181,14 +182,9 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         with the change it describes, or not at all (see `fastapi_building_blocks.outbox`).
         """
         statement = insert_statement(self.executor, self.dialect.name, outbox)
-        try:
+        with translated_errors(self.dialect, outbox):  # as a repository's write would
             async with self._connection_in_use() as connection:
                 await statement.write(connection, outbox_row(event))
-        except Exception as error:  # driver errors as the package's, as repositories do
-            translated = translate_error(error, self.dialect, outbox)
-            if translated is None or translated is error:
-                raise
-            raise translated from error
 
     async def rollback(self) -> None:
         """Undo everything since the last commit; the unit of work can be used again."""

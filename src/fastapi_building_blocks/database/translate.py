@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 
 from sqlalchemy import Table
 from sqlalchemy import exc as sa_exc
@@ -91,6 +93,20 @@ def translate_error(
     if isinstance(error.orig, _VALUE_ERRORS):
         return _invalid_value(where, table)
     return _refused(where, error.orig, table, log)
+
+
+@contextlib.contextmanager
+def translated_errors(dialect: Dialect, table: Table | None) -> Iterator[None]:
+    """Driver errors raised in the block leave it as the package's (see `translate_error`);
+    anything else, and the package's own errors, unchanged. For statements run outside a
+    repository (the outbox, idempotency keys); repositories translate inline, per call."""
+    try:
+        yield
+    except Exception as error:
+        translated = translate_error(error, dialect, table)
+        if translated is None or translated is error:
+            raise
+        raise translated from error
 
 
 def redacted(message: str) -> str:

@@ -132,7 +132,7 @@ class Relay:
                     await self._record(connection, messages, await self._deliver(messages))
             return len(messages)
         async with self.session.connection() as connection:
-            messages = await self._claimed(connection, self._claim)
+            messages = await self._claimed(connection)
         if messages:
             failed = await self._deliver(messages)
             async with self.session.transaction() as connection:
@@ -146,15 +146,15 @@ class Relay:
         relay holds as pending, so order per aggregate holds); the rows are then locked
         by primary key, re-checked as pending, skipping those another relay took first.
         """
-        candidates = await self._claimed(connection, self._claim)
+        candidates = await self._claimed(connection)
         if not candidates:
             return []
         rows = await connection.execute(self._lock_claimed, {"ids": [m.id for m in candidates]})
         return [_message(row) for row in rows.mappings()]
 
-    async def _claimed(self, connection: AsyncConnection, claim: Select[Any]) -> list[Message]:
+    async def _claimed(self, connection: AsyncConnection) -> list[Message]:
         params = {"now": datetime.now(UTC), "limit": self.batch_size}
-        rows = (await connection.execute(claim, params)).mappings().all()
+        rows = (await connection.execute(self._claim, params)).mappings().all()
         return [_message(row) for row in rows]
 
     async def _deliver(self, messages: list[Message]) -> dict[uuid.UUID, tuple[Message, str]]:
