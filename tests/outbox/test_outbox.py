@@ -376,3 +376,19 @@ async def test_a_relay_started_while_its_database_is_down_keeps_running() -> Non
     await asyncio.wait_for(running, 5)  # no exception: it never gave up
 
     await down.disconnect()
+
+
+async def test_publish_and_relay_work_with_every_statement_through_sqlalchemy(
+    pair: Pair,
+) -> None:
+    """The other statement path: the source session without the driver path."""
+    core = SQLAlchemySession(pair.source.url, use_driver_path=False)
+    async with UnitOfWork(core) as uow:
+        await create_account(uow, "core path")
+        await uow.commit()
+    await drain(Relay(core, {"*": idempotent(pair.target, "project", project, inbox=inbox)},
+                      outbox=outbox))  # fmt: skip
+    await core.disconnect()
+
+    assert await projected(pair) == await sources(pair)
+    assert await outbox_states(pair) == {"delivered": 1}
