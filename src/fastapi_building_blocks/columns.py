@@ -11,6 +11,7 @@ users = Table(
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -49,13 +50,31 @@ def metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: 48 bits of Unix milliseconds, then 74 bits of rand_a and rand_b, as one number.
+_RANDOM_BITS = 74
+_last_uuid7 = 0
+_uuid7_lock = threading.Lock()
+
+
 def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): new keys land at the end of the index."""
-    milliseconds = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
-    value = (milliseconds & ((1 << 48) - 1)) << 80
+    """A time-ordered UUID (RFC 9562 version 7): new keys land at the end of the index.
+
+    Each is greater than the one before it in this process, also within one millisecond
+    (RFC 9562 section 6.2, method 3: a key that would not be is the previous one plus one).
+    The outbox orders an aggregate's events by their id, so two events published in the
+    same millisecond must keep the order they were published in.
+    """
+    milliseconds = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
+    candidate = milliseconds << _RANDOM_BITS | int.from_bytes(os.urandom(10), "big") >> 6
+    global _last_uuid7
+    with _uuid7_lock:
+        if candidate <= _last_uuid7:  # the same millisecond, or the clock stepped back
+            candidate = _last_uuid7 + 1
+        _last_uuid7 = candidate
+    random = candidate & ((1 << _RANDOM_BITS) - 1)
+    value = (candidate >> _RANDOM_BITS) << 80
     value |= 0x7 << 76  # version
-    value |= ((random >> 62) & 0xFFF) << 64  # rand_a: 12 bits
+    value |= (random >> 62) << 64  # rand_a: 12 bits
     value |= 0b10 << 62  # variant
     value |= random & ((1 << 62) - 1)  # rand_b: 62 bits
     return uuid.UUID(int=value)

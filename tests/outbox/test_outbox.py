@@ -26,6 +26,7 @@ from tests.backends import POSTGRESQL_URL
 from tests.outbox.conftest import Pair
 from tests.outbox.schema import (
     accounts,
+    changed,
     create_account,
     inbox,
     outbox,
@@ -137,6 +138,24 @@ async def test_three_relays_apply_each_message_once_and_in_order_per_aggregate(
 
 
 # -- failing handlers ---------------------------------------------------------------------
+
+
+async def test_events_published_within_one_millisecond_arrive_in_the_order_published(
+    pair: Pair,
+) -> None:
+    key = uuid.uuid4()
+    async with UnitOfWork(pair.source) as uow:
+        for version in range(1, 201):  # several per millisecond
+            await uow.publish(changed(key, "x", version, "account.renamed"), outbox=outbox)
+        await uow.commit()
+    arrived: list[int] = []
+
+    async def record(messages: Sequence[Message]) -> None:
+        arrived.extend(message.payload["version"] for message in messages)
+
+    await drain(Relay(pair.source, {"*": record}, outbox=outbox, batch_size=30))
+
+    assert arrived == list(range(1, 201))
 
 
 async def test_a_failing_handler_is_retried_until_it_succeeds(pair: Pair) -> None:

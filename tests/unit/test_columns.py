@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from unittest.mock import patch
 
 import pytest
 
@@ -31,6 +32,24 @@ def test_uuid7_values_from_different_milliseconds_sort_by_time() -> None:
         later = uuid7()
 
     assert earlier < later
+
+
+def test_uuid7_values_made_within_one_millisecond_keep_the_order_they_were_made_in() -> None:
+    values = [uuid7() for _ in range(10_000)]  # thousands per millisecond
+
+    assert len({value.int >> 80 for value in values}) < len(values)  # shared milliseconds
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+    assert [value.hex for value in values] == sorted(value.hex for value in values)  # as text
+    assert all(value.version == 7 and value.variant == "specified in RFC 4122" for value in values)
+
+
+def test_uuid7_keeps_its_order_when_the_clock_steps_back() -> None:
+    later = uuid7()
+    with patch("time.time_ns", return_value=(later.int >> 80) * 1_000_000 - 10**9):
+        after_the_step = uuid7()
+
+    assert after_the_step > later
 
 
 def test_utc_datetime_normalizes_any_offset_to_utc() -> None:

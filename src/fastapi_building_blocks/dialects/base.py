@@ -211,6 +211,14 @@ class Dialect:
         """
         return False
 
+    async def insert_and_commit(
+        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Insert `rows` and commit the connection's transaction in one round trip, where
+        the driver can send both at once; False if nothing was sent (the caller then
+        inserts and commits as usual). A unit of work's outbox rows go this way."""
+        return False
+
     async def begin_on_driver(self, connection: AsyncConnection) -> None:
         """Make the driver's own connection be inside the SQLAlchemy transaction begun on it.
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -157,6 +160,47 @@ class PostgreSQLDialect(Dialect):
                 await discard_if_lost(connection, adapter._connection.is_closed(), error)
                 raise
 
+    async def insert_and_commit(
+        self, connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """The INSERT and the COMMIT in one message: the outbox's rows cost no round trip.
+
+        asyncpg sends a query without arguments as one simple-protocol Query, which may
+        hold several statements; the server runs them in order and stops at the first
+        error, leaving the transaction for the caller's rollback. Without arguments the
+        values travel as literals, so this is done only where a literal is exact: each
+        value renders as one of a few plain kinds, and the server reads a string literal
+        as written (`standard_conforming_strings`: a doubled quote is all the escaping)
+        in UTF-8. Anything else is left to the usual INSERT, then COMMIT.
+
+        After the COMMIT the driver's and SQLAlchemy's adapter's records of the
+        transaction are closed as their own commit would close them (asyncpg 0.29+,
+        SQLAlchemy 2.x; tests/outbox/test_publish.py holds them), so that SQLAlchemy's
+        commit then sends nothing.
+        """
+        driver = driver_connection(connection)
+        if connection.dialect.driver != "asyncpg" or not _reads_literals_as_written(driver):
+            return False
+        sql = _literal_insert(table, rows, connection.dialect)
+        if sql is None:
+            return False
+        adapter: Any = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        transaction = adapter._transaction  # None: no BEGIN sent yet, the INSERT is atomic alone
+        try:
+            await driver.execute(sql if transaction is None else f"{sql}; COMMIT")
+        except Exception as error:
+            await discard_if_lost(connection, driver.is_closed(), error)
+            raise
+        if transaction is not None:
+            from asyncpg.transaction import TransactionState
+
+            transaction._state = TransactionState.COMMITTED
+            driver._top_xact = None
+            adapter._transaction = None
+        if connection.in_transaction():
+            await connection.commit()  # SQLAlchemy's record only: the driver has nothing to send
+        return True
+
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
         return AsyncpgPath(dialect)
 
@@ -185,6 +229,72 @@ class PostgreSQLDialect(Dialect):
         key_columns = first_match(r"Key \(([^)]*)\)=", detail)
         columns = (column,) if column else quoted_names(key_columns) if key_columns else ()
         return Diagnosis(failure, constraint=constraint, columns=columns)
+
+
+def _reads_literals_as_written(driver: Any) -> bool:
+    settings = driver.get_settings()
+    return bool(settings.standard_conforming_strings == "on" and settings.client_encoding == "UTF8")
+
+
+def _literal_insert(
+    table: Table, rows: Sequence[Mapping[str, Any]], dialect: SQLAlchemyDialect
+) -> str | None:
+    """`INSERT INTO table (...) VALUES (...), ...` with every value a literal, or None
+    when a value has no exact literal here. Values pass the columns' bind processors
+    first, so they are what the driver would have been given (JSON already a string)."""
+    names = tuple(rows[0])
+    prefix, processors = _insert_prefix(table, dialect, names)
+    values: list[str] = []
+    for row in rows:
+        if tuple(row) != names:
+            return None
+        literals = []
+        for name, processor in processors:
+            literal = _literal(processor(row[name]) if processor else row[name])
+            if literal is None:
+                return None
+            literals.append(literal)
+        values.append(f"({', '.join(literals)})")
+    sql = prefix + ", ".join(values)
+    try:
+        sql.encode()  # a lone surrogate has no UTF-8 form: the usual path reports it
+    except UnicodeEncodeError:
+        return None
+    return None if "\x00" in sql else sql
+
+
+@functools.cache
+def _insert_prefix(
+    table: Table, dialect: SQLAlchemyDialect, names: tuple[str, ...]
+) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+    """`INSERT INTO t (a, b) VALUES ` and each named column's bind processor."""
+    preparer = dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(table.columns[name].name) for name in names)
+    processors = tuple(
+        (name, table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in names
+    )
+    return f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES ", processors
+
+
+def _literal(value: Any) -> str | None:
+    """Exact types only: a str or int subclass (an enum) may print otherwise than it binds."""
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if kind is int:
+        return str(value)
+    if kind is str:
+        text: str = value
+    elif kind is UUID:
+        text = str(value)
+    elif kind is datetime and value.tzinfo is not None:
+        text = value.isoformat()
+    else:
+        return None
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _closed(error: BaseException) -> bool:
