@@ -148,7 +148,12 @@ start_postgresql_replica() {  # start_postgresql_replica PORT APPLY_DELAY
   replica=/var/lib/postgresql/$version/fbb-replica-$port
   if [ ! -f "$replica/standby.signal" ]; then
     as_root rm -rf "$replica"
-    as_root su postgres -c "pg_basebackup -D $replica -R -X stream -c fast"
+    # A replication slot keeps the WAL the replica has not received, so a replica that
+    # was stopped catches up when started again, however much was written meanwhile.
+    local slot=fbb_replica_$port
+    as_root su postgres -c "psql -qAt -c \"SELECT pg_drop_replication_slot(slot_name)
+      FROM pg_replication_slots WHERE slot_name = '$slot'\"" >/dev/null
+    as_root su postgres -c "pg_basebackup -D $replica -R -X stream -c fast -C -S $slot"
     as_root su postgres -c "cat > $replica/postgresql.conf" <<CONF
 port = $port
 listen_addresses = '127.0.0.1'
