@@ -171,15 +171,25 @@ async def test_events_left_without_a_commit_are_never_sent(pair: Pair) -> None:
 
 
 async def test_each_commit_of_one_unit_of_work_carries_its_own_events(pair: Pair) -> None:
+    """After a commit that carried events, the connection begins the next transaction as
+    after any other: here twice, then it goes back to the pool and serves again."""
     async with UnitOfWork(pair.source) as uow:
         await create_account(uow, "first")
         await uow.commit()
-        await uow.publish(changed(uuid.uuid4(), "second", 1, "account.created"), outbox=outbox)
+        await create_account(uow, "second")
+        await uow.commit()
         await uow.publish(changed(uuid.uuid4(), "third", 1, "account.created"), outbox=outbox)
+        await uow.publish(changed(uuid.uuid4(), "fourth", 1, "account.created"), outbox=outbox)
+        await uow.commit()
+        await create_account(uow, "rolled back")
+        await uow.rollback()
+    async with UnitOfWork(pair.source) as uow:
+        await create_account(uow, "fifth")
         await uow.commit()
 
     names = [event["payload"]["name"] for event in await stored_events(pair)]
-    assert names == ["first", "second", "third"]
+    assert names == ["first", "second", "third", "fourth", "fifth"]
+    assert await account_count(pair) == 3
 
 
 async def test_an_event_the_outbox_refuses_at_commit_leaves_nothing_stored(pair: Pair) -> None:
