@@ -174,9 +174,10 @@ class PostgreSQLDialect(Dialect):
         in UTF-8. Anything else is left to the usual INSERT, then COMMIT.
 
         After the COMMIT the driver's and SQLAlchemy's adapter's records of the
-        transaction are closed as their own commit would close them (asyncpg 0.29+,
-        SQLAlchemy 2.x; tests/outbox/test_publish.py holds them), so that SQLAlchemy's
-        commit then sends nothing.
+        transaction are closed as their own commit would close them, so that
+        SQLAlchemy's commit then sends nothing. These are private attributes (checked
+        with asyncpg 0.32 and SQLAlchemy 2.1); tests/outbox/test_publish.py fails if
+        either stops being closed.
         """
         driver = driver_connection(connection)
         if connection.dialect.driver != "asyncpg" or not _reads_literals_as_written(driver):
