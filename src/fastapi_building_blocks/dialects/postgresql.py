@@ -132,12 +132,7 @@ class PostgreSQLDialect(Dialect):
             column.default is not None for column in table.columns if column.key not in names
         ):
             return False
-        dialect = connection.dialect
-        processors = [
-            (name, table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in names
-        ]
-        records = positional_rows(rows, processors)
+        records = positional_rows(rows, _bind_processors(table, connection.dialect, tuple(names)))
         raw: Any = (await connection.get_raw_connection()).driver_connection
         await self.begin_on_driver(connection)
         await raw.copy_records_to_table(
@@ -244,7 +239,8 @@ def _literal_insert(
     when a value has no exact literal here. Values pass the columns' bind processors
     first, so they are what the driver would have been given (JSON already a string)."""
     names = tuple(rows[0])
-    prefix, processors = _insert_prefix(table, dialect, names)
+    prefix = _insert_prefix(table, dialect, names)
+    processors = _bind_processors(table, dialect, names)
     values: list[str] = []
     for row in rows:
         if tuple(row) != names:
@@ -265,17 +261,23 @@ def _literal_insert(
 
 
 @functools.cache
-def _insert_prefix(
-    table: Table, dialect: SQLAlchemyDialect, names: tuple[str, ...]
-) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
-    """`INSERT INTO t (a, b) VALUES ` and each named column's bind processor."""
+def _insert_prefix(table: Table, dialect: SQLAlchemyDialect, names: tuple[str, ...]) -> str:
+    """`INSERT INTO t (a, b) VALUES `, quoted as the dialect quotes."""
     preparer = dialect.identifier_preparer
     columns = ", ".join(preparer.quote(table.columns[name].name) for name in names)
-    processors = tuple(
+    return f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES "
+
+
+@functools.cache
+def _bind_processors(
+    table: Table, dialect: SQLAlchemyDialect, names: tuple[str, ...]
+) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each named column's SQLAlchemy bind processor: what COPY and literals convert with,
+    as the executemany path would. Built once per table, engine dialect and columns."""
+    return tuple(
         (name, table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
         for name in names
     )
-    return f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES ", processors
 
 
 def _literal(value: Any) -> str | None:
