@@ -251,8 +251,7 @@ class AiomysqlPath(DriverPath):
         except Exception as error:
             await discard_if_lost(connection, driver.closed, error)
             raise
-        row = statement.row
-        return [row(record) for record in records]
+        return statement.rows(records)
 
     async def execute(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]

@@ -324,8 +324,7 @@ class AsyncpgPath(DriverPath):
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        row = statement.row
-        return [row(record) for record in await self._run(connection, statement, values, "fetch")]
+        return statement.rows(await self._run(connection, statement, values, "fetch"))
 
     async def _run(
         self,

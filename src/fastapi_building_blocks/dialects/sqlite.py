@@ -127,8 +127,7 @@ class AiosqlitePath(DriverPath):
             statement.learn_result_types([None] * len(statement.columns))
         driver = driver_connection(connection)
         records = await driver.execute_fetchall(statement.sql, statement.arguments(values))
-        row = statement.row
-        return [row(record) for record in records]
+        return statement.rows(records)
 
     async def execute(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
