@@ -104,28 +104,23 @@ def _positional_builder(
     except (TypeError, ValueError):  # a constructor inspect cannot read
         return None
     names = [parameter.name for parameter in parameters]
+    # One parameter (an entity that is only its key) stays on the keyword path: itemgetter
+    # of one name gives the value, not a tuple, and such pages are not worth a case.
     if (
-        set(names) != set(mapped)
-        or len(names) != len(mapped)
+        len(names) < 2
+        or sorted(names) != sorted(mapped)
         or any(
             parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
             for parameter in parameters
         )
     ):
         return None
-    arguments: Callable[[Mapping[Any, Any]], Any] = operator.itemgetter(*names)
-    if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
-        arguments = functools.partial(_one_argument, names[0])
     # A partial, not a function: stored on the class, it must not bind to the instance.
-    return functools.partial(_built_positionally, entity_type, arguments)
-
-
-def _one_argument(name: str, row: Mapping[Any, Any]) -> tuple[Any]:
-    return (row[name],)
+    return functools.partial(_built_positionally, entity_type, operator.itemgetter(*names))
 
 
 def _built_positionally(
-    entity_type: type, arguments: Callable[[Mapping[Any, Any]], Any], rows: Iterable[Any]
+    entity_type: type, arguments: Callable[[Any], tuple[Any, ...]], rows: Iterable[Any]
 ) -> builtins.list[Any]:
     return builtins.list(itertools.starmap(entity_type, map(arguments, rows)))
 
