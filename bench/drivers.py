@@ -3,8 +3,10 @@ connection taken from the same kind of pool, with the values in each backend's o
 
 from __future__ import annotations
 
+import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +14,32 @@ from .schema import COLUMNS, Item
 
 _INSERT_COLUMNS = ", ".join(COLUMNS)
 _SET = ", ".join(f"{name} = {{}}" for name in COLUMNS[1:])
+#: The page workloads' filter and order (bench/workloads.py), in each driver's own marks.
+_PAGE_WHERE = "category = {} AND active = {}"
+_PAGE_ORDER = "ORDER BY score DESC, id DESC"
 
 
 class RawDriver:
-    """Statements in the driver's parameter style; subclasses say how values are stored."""
+    """Statements in the driver's parameter style; subclasses say how values are stored.
+
+    A driver commits each write, as autocommit would; `in_transaction()` gives one that
+    leaves that to the `transaction` around it.
+    """
 
     placeholder = "?"
+    commits = True
+
+    def in_transaction(self) -> RawDriver:
+        inside = copy.copy(self)
+        inside.commits = False
+        return inside
+
+    @asynccontextmanager
+    async def transaction(self, connection: Any) -> AsyncIterator[None]:
+        """One transaction around the block, begun implicitly by its first statement (the
+        DB-API drivers' way)."""
+        yield
+        await connection.commit()
 
     def marks(self, count: int) -> list[str]:
         return [self.placeholder] * count
@@ -59,11 +81,47 @@ class RawDriver:
     def delete_sql(self) -> str:
         return f"DELETE FROM bench_items WHERE id = {self.marks(1)[0]}"
 
+    @property
+    def count_sql(self) -> str:
+        return f"SELECT count(*) FROM bench_items WHERE {_PAGE_WHERE.format(*self.marks(2))}"
+
+    @property
+    def offset_page_sql(self) -> str:
+        marks = self.marks(4)
+        where = _PAGE_WHERE.format(*marks[:2])
+        return (
+            f"SELECT {_INSERT_COLUMNS} FROM bench_items WHERE {where} {_PAGE_ORDER}"
+            f" LIMIT {marks[2]} OFFSET {marks[3]}"
+        )
+
+    @property
+    def keyset_page_sql(self) -> str:
+        """The repository's keyset shape: a bound on the sort column, then the tie-break."""
+        marks = self.marks(7)
+        where = _PAGE_WHERE.format(*marks[:2])
+        return (
+            f"SELECT {_INSERT_COLUMNS} FROM bench_items WHERE {where} AND score <= {marks[2]}"
+            f" AND (score < {marks[3]} OR (score = {marks[4]} AND id < {marks[5]}))"
+            f" {_PAGE_ORDER} LIMIT {marks[6]}"
+        )
+
+    async def offset_page(self, connection: Any, size: int, offset: int) -> Any:
+        """The total and the page, as a list endpoint reads them."""
+        total = (await self.fetch(connection, self.count_sql, ("c7", True)))[0][0]
+        return total, await self.fetch(connection, self.offset_page_sql, ("c7", True, size, offset))
+
+    async def keyset_page(self, connection: Any, score: int, key: uuid.UUID, size: int) -> Any:
+        values = ("c7", True, score, score, score, self.key(key), size + 1)
+        return await self.fetch(connection, self.keyset_page_sql, values)
+
     async def get(self, connection: Any, key: uuid.UUID) -> Any:
         raise NotImplementedError
 
+    async def fetch(self, connection: Any, sql: str, values: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
     async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
-        """Run one statement in its own transaction; the number of rows it matched."""
+        """Run one statement (committing it if `commits`); the number of rows it matched."""
         raise NotImplementedError
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -91,8 +149,17 @@ class AsyncpgDriver(RawDriver):
     def marks(self, count: int) -> list[str]:
         return [f"${n}" for n in range(1, count + 1)]
 
+    @asynccontextmanager
+    async def transaction(self, connection: Any) -> AsyncIterator[None]:
+        async with connection.transaction():
+            yield
+
     async def get(self, connection: Any, key: uuid.UUID) -> Any:
         return await connection.fetchrow(self.select_sql, key)
+
+    async def fetch(self, connection: Any, sql: str, values: Sequence[Any]) -> list[Any]:
+        records: list[Any] = await connection.fetch(sql, *values)
+        return records
 
     async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
         status: str = await connection.execute(sql, *values)  # e.g. "UPDATE 1"
@@ -120,10 +187,16 @@ class AiomysqlDriver(RawDriver):
             await cursor.execute(self.select_sql, (self.key(key),))
             return await cursor.fetchone()
 
+    async def fetch(self, connection: Any, sql: str, values: Sequence[Any]) -> list[Any]:
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, values)
+            return list(await cursor.fetchall())
+
     async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
         async with connection.cursor() as cursor:
             matched = int(await cursor.execute(sql, values))
-        await connection.commit()
+        if self.commits:
+            await connection.commit()
         return matched
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -143,10 +216,15 @@ class AiosqliteDriver(RawDriver):
         async with connection.execute(self.select_sql, (self.key(key),)) as cursor:
             return await cursor.fetchone()
 
+    async def fetch(self, connection: Any, sql: str, values: Sequence[Any]) -> list[Any]:
+        async with connection.execute(sql, values) as cursor:
+            return list(await cursor.fetchall())
+
     async def write(self, connection: Any, sql: str, values: Sequence[Any]) -> int:
         cursor = await connection.execute(sql, values)  # as before: no close, no extra hop
         matched = int(cursor.rowcount)
-        await connection.commit()
+        if self.commits:
+            await connection.commit()
         return matched
 
     async def write_many(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:

@@ -55,12 +55,14 @@ CORE_ON_SESSION = "core prebuilt, package session"
 CORE_HELD = "core prebuilt, held connection"
 RAW = "raw driver"
 UNIT_OF_WORK = "repository, unit of work"
-#: The held connection inside one transaction, as the source of its inputs is named.
+#: The held connection and the raw driver inside one transaction, as the sources of
+#: their inputs are named.
 CORE_HELD_IN_TRANSACTION = "core prebuilt, held connection, in transaction"
+RAW_IN_TRANSACTION = "raw driver, in transaction"
 #: Every approach that deletes rows, by input name; each gets its own victims.
 DELETING = (
     REPOSITORY, CORE_IDIOMATIC, CORE_PREBUILT, CORE_ON_SESSION, CORE_HELD, RAW,
-    UNIT_OF_WORK, CORE_HELD_IN_TRANSACTION,
+    UNIT_OF_WORK, CORE_HELD_IN_TRANSACTION, RAW_IN_TRANSACTION,
 )  # fmt: skip
 
 GET = select(items).where(items.c.id == bindparam("key"))
@@ -94,6 +96,14 @@ class Context:
         async with self.engine.connect() as connection:
             raw = await connection.get_raw_connection()
             return await use(raw.driver_connection)
+
+    @asynccontextmanager
+    async def raw_transaction(self) -> AsyncIterator[Any]:
+        """The driver's connection, from the same pool, inside one transaction."""
+        async with self.engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            async with self.driver.transaction(raw):
+                yield raw
 
     def next_items(self) -> Callable[[], Item]:
         return lambda: make_item(1_000_000 + next(self.counter))
@@ -168,6 +178,11 @@ def single_row(ctx: Context, work: SingleRow) -> Workload:
     async def in_unit_of_work(bound: Any) -> Any:
         return await work.repository(bound, work.next_input(UNIT_OF_WORK))
 
+    inside = ctx.driver.in_transaction()
+
+    async def raw_in_transaction(connection: Any) -> Any:
+        return await work.raw(inside, connection, work.next_input(RAW_IN_TRANSACTION))
+
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[Any]:
         async with UnitOfWork(session) as uow:
@@ -186,6 +201,7 @@ def single_row(ctx: Context, work: SingleRow) -> Workload:
         in_transaction={
             UNIT_OF_WORK: Held(unit_of_work, in_unit_of_work),
             CORE_HELD: Held(engine.begin, held_in_transaction),
+            RAW: Held(ctx.raw_transaction, raw_in_transaction),
         },
     )
 
@@ -341,10 +357,12 @@ def pages(
     repository_page: Callable[[Any], Awaitable[Any]],
     core_page: Callable[[AsyncConnection, Any], Awaitable[Any]],
     statements: Callable[[], Any],
+    raw_page: Callable[[RawDriver, Any], Awaitable[Any]],
 ) -> Workload:
-    """A page workload's approaches: the repository, Core built per call and prebuilt, each
-    on a connection of its own; Core prebuilt on a held connection; and the unit of work
-    against a held connection inside one transaction."""
+    """A page workload's approaches: the repository, Core built per call and prebuilt, and
+    the raw driver, each on a connection of its own; Core prebuilt on a held connection;
+    and the unit of work against a held connection and the raw driver inside one
+    transaction."""
     session = ctx.session
     prebuilt = statements()
 
@@ -367,10 +385,12 @@ def pages(
             CORE_IDIOMATIC: lambda: own(statements()),
             CORE_PREBUILT: lambda: own(prebuilt),
             CORE_HELD: Held(ctx.engine.connect, held),
+            RAW: lambda: ctx.raw(lambda connection: raw_page(ctx.driver, connection)),
         },
         in_transaction={
             UNIT_OF_WORK: Held(unit_of_work, repository_page),
             CORE_HELD: Held(ctx.engine.begin, held),
+            RAW: Held(ctx.raw_transaction, lambda connection: raw_page(ctx.driver, connection)),
         },
     )
 
@@ -394,7 +414,10 @@ def offset_page(ctx: Context) -> Workload:
         total = (await connection.execute(pair[0])).scalar_one()
         return total, (await connection.execute(pair[1])).all()
 
-    return pages(ctx, repository, core, statements)
+    async def raw(driver: RawDriver, connection: Any) -> Any:
+        return await driver.offset_page(connection, PAGE_SIZE, 2 * PAGE_SIZE)
+
+    return pages(ctx, repository, core, statements, raw)
 
 
 def keyset_page(ctx: Context, cursor: str, last: Item) -> Workload:
@@ -420,7 +443,10 @@ def keyset_page(ctx: Context, cursor: str, last: Item) -> Workload:
     async def core(connection: AsyncConnection, built: Any) -> Any:
         return (await connection.execute(built, params)).all()
 
-    return pages(ctx, repository, core, statement)
+    async def raw(driver: RawDriver, connection: Any) -> Any:
+        return await driver.keyset_page(connection, last.score, last.id, PAGE_SIZE)
+
+    return pages(ctx, repository, core, statement, raw)
 
 
 BulkOperation = Callable[[list[Item]], Awaitable[Any]]
