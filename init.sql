@@ -84,5 +84,13 @@ CREATE TABLE idempotency_keys (
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+CREATE INDEX ix_outbox_state_id ON outbox (state, id);
+
+DROP INDEX ix_outbox_state_available_at;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

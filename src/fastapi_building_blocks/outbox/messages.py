@@ -93,8 +93,10 @@ def outbox_table(schema: MetaData, name: str = "outbox") -> Table:
         Column("delivered_at", UTCDateTime(), nullable=True),
         PrimaryKeyConstraint("id", name=f"pk_{name}"),
     )
-    # What the relay asks: the next pending rows, and the earlier ones of an aggregate.
-    Index(f"ix_{name}_state_available_at", table.c.state, table.c.available_at)
+    # What the relay asks: the next pending rows in key order (so a claim reads only the
+    # pending rows, not every delivered row kept for the retention period before them),
+    # and the earlier pending ones of an aggregate.
+    Index(f"ix_{name}_state_id", table.c.state, table.c.id)
     Index(f"ix_{name}_aggregate", table.c.aggregate_type, table.c.aggregate_id, table.c.state)
     create, drop = outbox_notify_ddl(name)
     for statement in create:
