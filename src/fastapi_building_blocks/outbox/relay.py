@@ -111,12 +111,12 @@ class Relay:
         self.last_backlog: Backlog | None = None
         self._wake = asyncio.Event()
         self._claim = _claim_statement(outbox)
-        # Locked by key, after the claim found them without locks: locking the claim's
-        # own scan would take InnoDB's gap locks, which deadlock with publishers' inserts.
+        # Locked by key alone, after the claim found them without locks: locking the
+        # claim's own scan would take InnoDB's gap locks, which deadlock with publishers'
+        # inserts.
         self._lock_claimed = (
             select(outbox)
-            .where(outbox.c.id.in_(bindparam("ids", expanding=True)),
-                   outbox.c.state == State.PENDING.value)
+            .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
             .order_by(outbox.c.id)
             .with_for_update(skip_locked=True)
         )  # fmt: skip
@@ -144,13 +144,16 @@ class Relay:
 
         The claim reads without locks (its `NOT EXISTS` sees an earlier message another
         relay holds as pending, so order per aggregate holds); the rows are then locked
-        by primary key, re-checked as pending, skipping those another relay took first.
+        by primary key, skipping those another relay holds, and kept if still pending as
+        locked. The state is checked here, not in the locking statement: with it there,
+        PostgreSQL chose the (state, id) index and read every pending entry, the dead
+        ones of rows just delivered included, for each batch (53 -> 15 ms a batch of 500).
         """
         candidates = await self._claimed(connection)
         if not candidates:
             return []
         rows = await connection.execute(self._lock_claimed, {"ids": [m.id for m in candidates]})
-        return [_message(row) for row in rows.mappings()]
+        return [_message(row) for row in rows.mappings() if row["state"] == State.PENDING.value]
 
     async def _claimed(self, connection: AsyncConnection) -> list[Message]:
         params = {"now": datetime.now(UTC), "limit": self.batch_size}
