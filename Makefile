@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 
 ALEMBIC := $(BIN)/alembic -c example_service/alembic.ini
 PORT ?= 8000
+# The longest request head uvicorn buffers (its default is 16 KiB): a longer path or
+# query then reaches the app, which answers 414 problem+json above 64 KiB.
+MAX_HEAD_BYTES ?= 1048576
 
 .PHONY: run migrate init-sql test servers lint format bench fuzz clean
 
@@ -17,7 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: migrate
-	$(BIN)/uvicorn --factory example_service.app.main:create_app --host 127.0.0.1 --port $(PORT)
+	$(BIN)/uvicorn --factory example_service.app.main:create_app --host 127.0.0.1 --port $(PORT) \
+		--h11-max-incomplete-event-size $(MAX_HEAD_BYTES)
 
 # Every database the service has migrations for (alembic.ini's sections), to its head.
 migrate: $(STAMP)

@@ -27,11 +27,15 @@ MAKEFILE = """\
 PYTHON ?= {python}
 ALEMBIC := $(PYTHON) -m alembic -c {name}/alembic.ini
 PORT ?= 8000
+# The longest request head uvicorn buffers (its default is 16 KiB): a longer path or
+# query then reaches the app, which answers 414 problem+json above 64 KiB.
+MAX_HEAD_BYTES ?= 1048576
 
 .PHONY: run migrate revision test
 
 run: migrate
-\t$(PYTHON) -m uvicorn --factory {name}.app.main:create_app --host 127.0.0.1 --port $(PORT)
+\t$(PYTHON) -m uvicorn --factory {name}.app.main:create_app --host 127.0.0.1 --port $(PORT) \\
+\t\t--h11-max-incomplete-event-size $(MAX_HEAD_BYTES)
 
 migrate:
 \t$(PYTHON) -m fastapi_building_blocks migrate {name}/alembic.ini

@@ -63,3 +63,31 @@ async def test_an_unknown_route_is_a_404_problem() -> None:
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_path_or_query_past_the_bound_is_a_414_problem_that_openapi_declares() -> None:
+    app = FastAPI()
+    install_problem_handlers(app, max_target_bytes=1_000)
+    reached: list[str] = []
+
+    @app.get("/items/{key}")
+    async def item(key: str, q: str = "") -> str:
+        reached.append(key)
+        return key
+
+    async with client_for(app) as client:
+        long_query = await client.get("/items/a", params={"q": "x" * 1_000})
+        long_path = await client.get(f"/items/{'x' * 1_000}")
+        within = await client.get("/items/a", params={"q": "x" * 900})
+        declared = (await client.get("/openapi.json")).json()
+
+    for response in (long_query, long_path):
+        assert response.status_code == 414
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == "the request target exceeds 1000 bytes"
+    assert within.status_code == 200
+    assert reached == ["a"]  # the refused ones reached no route
+    problem = declared["paths"]["/items/{key}"]["get"]["responses"]["414"]
+    assert problem["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }

@@ -1,5 +1,5 @@
-"""Two ASGI middlewares at the edge of every app: bounded request bodies, and a 500 that
-leaves the client's connection usable.
+"""ASGI middlewares at the edge of every app: bounded request targets and bodies, paths
+without control characters, and a 500 that leaves the client's connection usable.
 
 Pure ASGI classes (not `BaseHTTPMiddleware`): they add no task or stream per request.
 """
@@ -18,6 +18,10 @@ logger = logging.getLogger("fastapi_building_blocks.fastapi")
 
 #: Request bodies above this many bytes are refused with 413 unless configured otherwise.
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+#: Request targets (path and query) above this many bytes are refused with 414: past
+#: any query the filter language accepts (its own bounds answer 400 first), well within
+#: the request head the server is told to buffer (`make run`: 1 MiB).
+DEFAULT_MAX_TARGET_BYTES = 65_536
 
 
 class UnexpectedErrorMiddleware:
@@ -71,6 +75,30 @@ class ControlCharacterPathMiddleware:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TargetSizeLimitMiddleware:
+    """Refuses a path and query above `max_bytes` with 414, before any route parses them.
+
+    The HTTP server must let such requests through for this to answer them: uvicorn's
+    h11 parser refuses a request head it has not completely received within
+    `--h11-max-incomplete-event-size` (16 KiB by default) with a plain-text 400, so a
+    long target that arrives in several reads would get that instead. `make run` and
+    the Dockerfile raise it to 1 MiB.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_TARGET_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            if size > self.max_bytes:
+                detail = f"the request target exceeds {self.max_bytes} bytes"
+                await problem(414, "URI Too Long", detail)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

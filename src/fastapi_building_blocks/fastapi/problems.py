@@ -6,9 +6,9 @@
 Each package error's status follows from its place in the exception tree (see `errors`):
 NotFound 404, InvalidFilter 400, Conflict and Concurrency 409, ConstraintViolation 422,
 DatabaseUnavailable 503 (with Retry-After), StatementTimeout 504, CommitOutcomeUnknown
-503; request validation is 422, a body too large 413, and anything unexpected 500 without
-a traceback or driver text in the body. The OpenAPI document says the same: routes list
-their problem statuses with `problem_responses(...)`.
+503; request validation is 422, a body too large 413, a target too long 414, and
+anything unexpected 500 without a traceback or driver text in the body. The OpenAPI
+document says the same: routes list their problem statuses with `problem_responses(...)`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ from ..errors import (
 )
 from .middleware import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TARGET_BYTES,
     BodySizeLimitMiddleware,
     ControlCharacterPathMiddleware,
+    TargetSizeLimitMiddleware,
     UnexpectedErrorMiddleware,
 )
 from .problem_body import PROBLEM_JSON, problem, reason
@@ -165,7 +167,8 @@ def _declare_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The app's OpenAPI generator, made to say what the handlers really send.
 
     FastAPI declares its own 422 body (`HTTPValidationError`, application/json); the
-    handlers send a problem. Every operation with a body can also get a 413.
+    handlers send a problem. Every operation can get a 414 (a target too long), and
+    every one with a body a 400 and a 413.
     """
     generate = app.openapi
 
@@ -180,6 +183,7 @@ def _declare_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 responses = operation.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = _problem_response(422)
+                responses.setdefault("414", _problem_response(414))
                 if "requestBody" in operation:  # a body that is not JSON, or too large
                     responses.setdefault("400", _problem_response(400))
                     responses.setdefault("413", _problem_response(413))
@@ -191,10 +195,13 @@ def _declare_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def install_problem_handlers(app: FastAPI, *, max_body_bytes: int | None = None) -> None:
+def install_problem_handlers(
+    app: FastAPI, *, max_body_bytes: int | None = None, max_target_bytes: int | None = None
+) -> None:
     """Every error response of `app` becomes problem+json, and its OpenAPI says so.
 
-    `max_body_bytes`: request bodies above it are a 413 (default 1 MiB).
+    `max_body_bytes`: request bodies above it are a 413 (default 1 MiB);
+    `max_target_bytes`: a path and query above it are a 414 (default 64 KiB).
     """
     app.add_exception_handler(RepositoryError, _repository_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -202,4 +209,7 @@ def install_problem_handlers(app: FastAPI, *, max_body_bytes: int | None = None)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(ControlCharacterPathMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+    app.add_middleware(
+        TargetSizeLimitMiddleware, max_bytes=max_target_bytes or DEFAULT_MAX_TARGET_BYTES
+    )
     app.openapi = _declare_problems(app)  # type: ignore[method-assign]
