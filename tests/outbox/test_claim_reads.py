@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from fastapi_building_blocks.outbox import Event, Relay
+from fastapi_building_blocks.outbox import Event, Relay, State
 from fastapi_building_blocks.outbox.rows import outbox_row
 from tests.outbox.conftest import Pair
 from tests.outbox.schema import outbox
@@ -32,7 +32,11 @@ async def keep_delivered_then_add_pending(pair: Pair) -> None:
     """Delivered rows first (older keys), as a relay leaves them until clean-up."""
     rows = [
         outbox_row(Event("account", str(n), "account.created", {"n": n}))
-        | ({"state": "delivered", "delivered_at": datetime.now(UTC)} if n < KEPT_DELIVERED else {})
+        | (
+            {"state": State.DELIVERED.value, "delivered_at": datetime.now(UTC)}
+            if n < KEPT_DELIVERED
+            else {}
+        )
         for n in range(KEPT_DELIVERED + PENDING)
     ]
     async with pair.source.transaction() as connection:

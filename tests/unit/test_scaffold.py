@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from fastapi_building_blocks import scaffold
 from fastapi_building_blocks.scaffold import new_service, renamed
 
 
@@ -32,3 +33,11 @@ def test_every_spelling_of_the_example_is_renamed() -> None:
     assert renamed(text, "orders_service") == (
         "orders_service orders-service Orders service ./orders_service.db"
     )
+
+
+def test_every_way_the_example_is_started_gives_uvicorn_the_same_request_head() -> None:
+    root = Path(__file__).parents[2]
+    flag = f"--h11-max-incomplete-event-size {scaffold.SERVER_HEAD_BYTES}"
+
+    assert f"MAX_HEAD_BYTES ?= {scaffold.SERVER_HEAD_BYTES}" in (root / "Makefile").read_text()
+    assert flag in (root / "example_service" / "Dockerfile").read_text()
