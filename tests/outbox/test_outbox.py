@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select, text, update
 
-from fastapi_building_blocks import SQLAlchemySession, UnitOfWork
+from fastapi_building_blocks import SQLAlchemySession, UnitOfWork, uuid7
 from fastapi_building_blocks.observability import RelayMetrics
 from fastapi_building_blocks.outbox import Message, Relay, State, idempotent
 from fastapi_building_blocks.outbox import relay as relay_module
@@ -107,6 +107,45 @@ async def test_a_message_delivered_again_has_no_second_effect(pair: Pair) -> Non
 
     assert len(await projected(pair)) == 1
     assert await outbox_states(pair) == {"delivered": 1}
+
+
+async def test_a_message_delivered_twice_at_once_is_applied_by_one_delivery(
+    pair: Pair,
+) -> None:
+    """Two handler transactions get the same message: the second comes while the first
+    has applied it but not committed. Whatever the second does (wait for the first and
+    skip the message, or fail on the inbox's key), the effect happens once."""
+    async with UnitOfWork(pair.source) as uow:
+        key = await create_account(uow, "contended")
+        await uow.commit()
+    payload = {"id": str(key), "name": "contended", "version": 1}
+    message = Message(
+        uuid7(), "account", str(key), "account.created", payload, datetime.now(UTC), 0
+    )
+    applied, release = asyncio.Event(), asyncio.Event()
+    applications = 0
+
+    async def apply_and_hold(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        nonlocal applications
+        applications += 1
+        await project(uow, messages)
+        applied.set()
+        await release.wait()
+
+    handler = idempotent(pair.target, "project", apply_and_hold, inbox=inbox)
+    first = asyncio.ensure_future(handler([message]))
+    await asyncio.wait_for(applied.wait(), 30)
+    second = asyncio.ensure_future(handler([message]))
+    await asyncio.sleep(0.3)  # the second reaches the inbox while the first holds it
+    release.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 30)
+
+    assert outcomes[0] is None
+    assert applications == 1
+    assert await projected(pair) == await sources(pair)
+    async with pair.target.connection() as connection:
+        received = (await connection.execute(select(func.count()).select_from(inbox))).scalar()
+    assert received == 1
 
 
 @pytest.mark.parametrize("pair", ["postgresql", "mariadb"], indirect=True)

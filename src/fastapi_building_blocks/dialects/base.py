@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Table
+from sqlalchemy import DateTime, Table, bindparam
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -202,6 +202,22 @@ class Dialect:
         """An INSERT that updates the row whose `conflict.columns` match instead of failing."""
         raise NotImplementedError(f"upsert is not supported on {self.name}")
 
+    def insert_new(self, table: Table) -> Executable | None:
+        """An INSERT of many rows that skips each row whose primary key `table` holds
+        already (or another transaction is inserting: it waits for that one's outcome)
+        and returns the key of each row it did insert; None where the database has no
+        such statement (MySQL's INSERT IGNORE would silence every other error too).
+
+        The outbox's inbox records deliveries with it: a check that rests on the key's
+        index alone, whatever the planner makes of a young table's statistics.
+        """
+        return None
+
+    def in_list(self, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+        """`column IN (...)` of a list given as the parameter `name`, for statements built
+        once and run with lists of any length."""
+        return column.in_(bindparam(name, expanding=True))
+
     async def bulk_insert(
         self, connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
     ) -> bool:
@@ -250,6 +266,11 @@ def quoted_names(text: str) -> tuple[str, ...]:
 def first_match(pattern: str, text: str) -> str | None:
     found = re.search(pattern, text)
     return found.group(1) if found else None
+
+
+def on_conflict_skip(statement: Any, table: Table) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING <key>`, as PostgreSQL and SQLite spell it."""
+    return statement.on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def on_conflict_upsert(statement: Any, table: Table, conflict: Conflict) -> Any:

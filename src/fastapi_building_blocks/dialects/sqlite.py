@@ -23,6 +23,7 @@ from .base import (
     EngineOptions,
     Failure,
     first_match,
+    on_conflict_skip,
     on_conflict_upsert,
     quoted_names,
 )
@@ -86,6 +87,9 @@ class SQLiteDialect(Dialect):
 
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(sqlite_insert(table).values(values), table, conflict)
+
+    def insert_new(self, table: Table) -> Any:
+        return on_conflict_skip(sqlite_insert(table), table)
 
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:
         return AiosqlitePath(dialect)

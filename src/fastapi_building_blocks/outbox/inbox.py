@@ -52,19 +52,31 @@ async def first_deliveries(
 ) -> list[Message]:
     """The messages `name` sees for the first time, recorded as seen in `uow`.
 
-    Read, then insert: one relay holds a message at a time (its claim locks it), so no
-    other delivery of the same message runs meanwhile; the inbox's primary key still
-    refuses a duplicate, failing the unit of work rather than applying twice.
+    Where the dialect can insert only the keys not there yet and say which it inserted
+    (PostgreSQL, SQLite), that one statement is the check: it rests on the inbox's key,
+    and a delivery of the same message in another transaction makes it wait for that
+    one's outcome. A read of 500 keys, by contrast, scanned every row of the handler on
+    PostgreSQL while the young table had no statistics (65 ms a batch, 10,000 rows in).
+
+    Elsewhere: read, then insert. One relay holds a message at a time (its claim locks
+    it), so no other delivery of the same message runs meanwhile; the inbox's primary
+    key still refuses a duplicate, failing the unit of work rather than applying twice.
     """
-    ids = [message.id for message in messages]
-    seen_statement = select(inbox.c.message_id).where(
-        inbox.c.handler == name, inbox.c.message_id.in_(ids)
-    )
+    now = datetime.now(UTC)
+    rows = [{"handler": name, "message_id": m.id, "received_at": now} for m in messages]
+    dialect = uow.session.dialect
+    insert_new = dialect.insert_new(inbox)
     async with uow.connection() as connection:
-        seen = set((await connection.execute(seen_statement)).scalars())
+        if insert_new is not None:
+            inserted = {row.message_id for row in await connection.execute(insert_new, rows)}
+            return [message for message in messages if message.id in inserted]
+        seen_statement = select(inbox.c.message_id).where(
+            inbox.c.handler == name, dialect.in_list(inbox.c.message_id, "ids")
+        )
+        ids = [message.id for message in messages]
+        seen = set((await connection.execute(seen_statement, {"ids": ids})).scalars())
         fresh = [message for message in messages if message.id not in seen]
         if fresh:
-            now = datetime.now(UTC)
-            rows = [{"handler": name, "message_id": m.id, "received_at": now} for m in fresh]
-            await connection.execute(inbox.insert(), rows)
+            unseen = [row for row in rows if row["message_id"] not in seen]
+            await connection.execute(inbox.insert(), unseen)
     return fresh

@@ -111,14 +111,19 @@ class Relay:
         self.last_backlog: Backlog | None = None
         self._wake = asyncio.Event()
         self._claim = _claim_statement(outbox)
+        self._claim_keys = self._claim.with_only_columns(outbox.c.id)
         # Locked by key alone, after the claim found them without locks: locking the
         # claim's own scan would take InnoDB's gap locks, which deadlock with publishers'
         # inserts.
+        ids = session.dialect.in_list(outbox.c.id, "ids")
         self._lock_claimed = (
-            select(outbox)
-            .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-            .order_by(outbox.c.id)
-            .with_for_update(skip_locked=True)
+            select(outbox).where(ids).order_by(outbox.c.id).with_for_update(skip_locked=True)
+        )
+        self._mark_delivered = (
+            update(outbox).where(ids).values(
+                state=State.DELIVERED.value, delivered_at=bindparam("now"),
+                attempts=outbox.c.attempts + 1, last_error=None,
+            )
         )  # fmt: skip
 
     # -- one batch ----------------------------------------------------------------------
@@ -142,23 +147,25 @@ class Relay:
     async def _claimed_and_locked(self, connection: AsyncConnection) -> list[Message]:
         """The claim's messages that no other relay holds, locked until this commits.
 
-        The claim reads without locks (its `NOT EXISTS` sees an earlier message another
+        The claim reads keys without locks (its `NOT EXISTS` sees an earlier message another
         relay holds as pending, so order per aggregate holds); the rows are then locked
         by primary key, skipping those another relay holds, and kept if still pending as
         locked. The state is checked here, not in the locking statement: with it there,
         PostgreSQL chose the (state, id) index and read every pending entry, the dead
         ones of rows just delivered included, for each batch (53 -> 15 ms a batch of 500).
         """
-        candidates = await self._claimed(connection)
-        if not candidates:
+        ids = (await connection.execute(self._claim_keys, self._claim_parameters())).scalars().all()
+        if not ids:
             return []
-        rows = await connection.execute(self._lock_claimed, {"ids": [m.id for m in candidates]})
+        rows = await connection.execute(self._lock_claimed, {"ids": ids})
         return [_message(row) for row in rows.mappings() if row["state"] == State.PENDING.value]
 
     async def _claimed(self, connection: AsyncConnection) -> list[Message]:
-        params = {"now": datetime.now(UTC), "limit": self.batch_size}
-        rows = (await connection.execute(self._claim, params)).mappings().all()
-        return [_message(row) for row in rows]
+        rows = (await connection.execute(self._claim, self._claim_parameters())).mappings()
+        return [_message(row) for row in rows.all()]
+
+    def _claim_parameters(self) -> dict[str, Any]:
+        return {"now": datetime.now(UTC), "limit": self.batch_size}
 
     async def _deliver(self, messages: list[Message]) -> dict[uuid.UUID, tuple[Message, str]]:
         """Hand each handler its messages; the ones that failed, with their error."""
@@ -215,12 +222,7 @@ class Relay:
         self.failures += len(failed)
         delivered = [message.id for message in messages if message.id not in failed]
         if delivered:
-            await connection.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(delivered))
-                .values(state=State.DELIVERED.value, delivered_at=now,
-                        attempts=outbox.c.attempts + 1, last_error=None)
-            )  # fmt: skip
+            await connection.execute(self._mark_delivered, {"ids": delivered, "now": now})
         self.delivered += len(delivered)
 
     def _backoff(self, attempts: int) -> float:
