@@ -202,7 +202,7 @@ class Dialect:
         """An INSERT that updates the row whose `conflict.columns` match instead of failing."""
         raise NotImplementedError(f"upsert is not supported on {self.name}")
 
-    def insert_new(self, table: Table) -> Executable | None:
+    def insert_new(self, table: Table, dialect: SQLAlchemyDialect) -> Executable | None:
         """An INSERT of many rows that skips each row whose primary key `table` holds
         already (or another transaction is inserting: it waits for that one's outcome)
         and returns the key of each row it did insert; None where the database has no

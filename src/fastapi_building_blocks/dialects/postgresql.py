@@ -120,7 +120,7 @@ class PostgreSQLDialect(Dialect):
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(postgresql_insert(table).values(values), table, conflict)
 
-    def insert_new(self, table: Table) -> Any:
+    def insert_new(self, table: Table, dialect: SQLAlchemyDialect) -> Any:
         return on_conflict_skip(postgresql_insert(table), table)
 
     def in_list(self, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:

@@ -88,7 +88,9 @@ class SQLiteDialect(Dialect):
     def upsert(self, table: Table, values: Mapping[str, Any], conflict: Conflict) -> Any:
         return on_conflict_upsert(sqlite_insert(table).values(values), table, conflict)
 
-    def insert_new(self, table: Table) -> Any:
+    def insert_new(self, table: Table, dialect: SQLAlchemyDialect) -> Any:
+        if not dialect.insert_returning:  # SQLite before 3.35 has no RETURNING
+            return None
         return on_conflict_skip(sqlite_insert(table), table)
 
     def driver_path(self, dialect: SQLAlchemyDialect) -> DriverPath | None:

@@ -65,8 +65,8 @@ async def first_deliveries(
     now = datetime.now(UTC)
     rows = [{"handler": name, "message_id": m.id, "received_at": now} for m in messages]
     dialect = uow.session.dialect
-    insert_new = dialect.insert_new(inbox)
     async with uow.connection() as connection:
+        insert_new = dialect.insert_new(inbox, connection.dialect)
         if insert_new is not None:
             inserted = {row.message_id for row in await connection.execute(insert_new, rows)}
             return [message for message in messages if message.id in inserted]
