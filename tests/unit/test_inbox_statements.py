@@ -14,9 +14,9 @@ from fastapi_building_blocks.dialects import dialect_named
 from fastapi_building_blocks.outbox import INBOX, OUTBOX
 
 POSTGRESQL: SQLAlchemyDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-SQLITE: SQLAlchemyDialect = sqlite.dialect()  # type: ignore[no-untyped-call]
-MYSQL: SQLAlchemyDialect = mysql.dialect()  # type: ignore[no-untyped-call]
-MARIADB: SQLAlchemyDialect = mysql.dialect(is_mariadb=True)  # type: ignore[no-untyped-call]
+SQLITE: SQLAlchemyDialect = sqlite.dialect()
+MYSQL: SQLAlchemyDialect = mysql.dialect()
+MARIADB: SQLAlchemyDialect = mysql.dialect(is_mariadb=True)
 MSSQL: SQLAlchemyDialect = mssql.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -54,7 +54,7 @@ def test_elsewhere_the_inbox_is_read_then_written(
 
 
 def test_sqlite_without_returning_reads_then_writes() -> None:
-    before_returning: SQLAlchemyDialect = sqlite.dialect()  # type: ignore[no-untyped-call]
+    before_returning: SQLAlchemyDialect = sqlite.dialect()
     before_returning.insert_returning = False  # SQLite before 3.35
 
     assert dialect_named("sqlite").insert_new(INBOX, before_returning) is None
