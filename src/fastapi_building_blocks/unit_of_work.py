@@ -127,7 +127,8 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         self._observation.enter_context(observing(operation, encloses_operations=True))
         try:
             connection = await self.session.checkout()
-            await begin_or_release(connection)
+            if not self.dialect.pipelines_begin:  # there the first statement begins
+                await begin_or_release(connection)
         except Exception as error:
             failure = translate_error(error, self.dialect, None) or error
             self._observation.__exit__(type(failure), failure, failure.__traceback__)

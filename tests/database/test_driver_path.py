@@ -16,6 +16,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fastapi_building_blocks import (
+    ConflictError,
     DatabaseUnavailableError,
     Filter,
     SQLAlchemyRepository,
@@ -258,3 +259,66 @@ async def test_a_unit_of_work_begins_again_on_the_driver_path_after_a_commit(
 
     labels = [parent.label for parent in await SQLParents(session).list()]
     assert labels == ["first, committed"]
+
+
+@pytest.mark.parametrize("session", ["mariadb"], indirect=True)
+async def test_on_mariadb_a_unit_of_works_begin_travels_with_its_first_statement(
+    session: SQLAlchemySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN and the first INSERT are both written before either reply is read: the
+    transaction's start costs no round trip of its own. The COMMIT waits for its reply."""
+    import aiomysql  # type: ignore[import-untyped]
+
+    wire: list[str] = []
+    connection_type = aiomysql.Connection
+    send = connection_type._execute_command
+    receive, receive_ok = connection_type._read_query_result, connection_type._read_ok_packet
+
+    async def sending(self: Any, command: int, sql: str | bytes) -> Any:
+        text = sql.decode() if isinstance(sql, bytes) else sql
+        wire.append("send " + text.split()[0].upper())
+        return await send(self, command, sql)
+
+    async def receiving(self: Any, *args: Any, **kwargs: Any) -> Any:
+        wire.append("read")
+        return await receive(self, *args, **kwargs)
+
+    async def receiving_ok(self: Any) -> Any:  # how aiomysql reads COMMIT's reply
+        wire.append("read")
+        return await receive_ok(self)
+
+    parents = SQLParents(session)
+    await parents.count()  # a pooled connection, already set up
+    monkeypatch.setattr(connection_type, "_execute_command", sending)
+    monkeypatch.setattr(connection_type, "_read_query_result", receiving)
+    monkeypatch.setattr(connection_type, "_read_ok_packet", receiving_ok)
+    async with UnitOfWork(session) as uow:
+        await SQLParents(uow).create(Parent(label="one write"))
+        await uow.commit()
+    monkeypatch.undo()
+
+    assert wire == ["send BEGIN", "send INSERT", "read", "read", "send COMMIT", "read"]
+    assert [parent.label for parent in await parents.list()] == ["one write"]
+
+
+@pytest.mark.parametrize("session", ["mariadb"], indirect=True)
+async def test_a_first_statement_refused_with_its_begin_leaves_a_usable_unit_of_work(
+    session: SQLAlchemySession,
+) -> None:
+    """A duplicate key on the INSERT that carried BEGIN: the error is the usual one, the
+    unit of work rolls back and goes on in a new transaction on the same connection."""
+    parents = SQLParents(session)
+    existing = await parents.create(Parent(label="exists"))
+
+    async with UnitOfWork(session) as uow:
+        in_work = SQLParents(uow)
+        with pytest.raises(ConflictError):
+            await in_work.create(existing)
+        await uow.rollback()
+        await in_work.create(Parent(label="after the rollback"))
+        await uow.commit()
+
+    assert sorted(parent.label for parent in await parents.list()) == [
+        "after the rollback",
+        "exists",
+    ]

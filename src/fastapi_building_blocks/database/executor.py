@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
 from ..dialects import Dialect
-from ..dialects.driver_path import DriverPath, DriverStatement
+from ..dialects.driver_path import DriverPath, DriverStatement, owe_begin
 
 Row = Mapping[Any, Any]
 
@@ -189,6 +189,8 @@ class TransactionalExecutor(Executor):
 
     async def _begin(self, connection: AsyncConnection) -> None:
         if not connection.in_transaction():
+            if self._dialect.pipelines_begin:  # the driver statement next carries it
+                owe_begin(connection)
             await connection.begin()  # the engine sends BEGIN where it does (SQLite, MySQL)
         await self._dialect.begin_on_driver(connection)
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool, PoolResetState, StaticPool
 
 from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_named
-from ..dialects.driver_path import DriverPath
+from ..dialects.driver_path import BEGIN_OWED, DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
 from .replicas import MAX_LAG_SECONDS, Replica, ReplicaSet, Strategy
@@ -290,10 +290,14 @@ class SQLAlchemySession(DatabaseSession):
         @event.listens_for(sync_engine, "checkout")
         def checked_out(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             record.info[_TRANSACTION_ENDED] = False
+            record.info.pop(BEGIN_OWED, None)  # a BEGIN owed by a previous checkout is void
 
         def mark(connection: Connection, ended: bool) -> None:
             if not connection.invalidated:  # its DBAPI connection is gone, and so is this
-                connection.connection.info[_TRANSACTION_ENDED] = ended
+                info = connection.connection.info
+                info[_TRANSACTION_ENDED] = ended
+                if ended:
+                    info.pop(BEGIN_OWED, None)  # nothing ran: nothing began on the server
 
         @event.listens_for(sync_engine, "begin")
         def transaction_began(connection: Connection) -> None:
@@ -317,7 +321,9 @@ class SQLAlchemySession(DatabaseSession):
 
             @event.listens_for(sync_engine, "begin")
             def begin(connection: Connection) -> None:
-                if not connection.get_execution_options().get(_SKIP_BEGIN):
+                if connection.get_execution_options().get(_SKIP_BEGIN):
+                    return
+                if not connection.info.get(BEGIN_OWED):  # else the next statement sends it
                     connection.exec_driver_sql(begin_statement)
 
     def __repr__(self) -> str:

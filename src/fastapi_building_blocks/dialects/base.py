@@ -103,6 +103,9 @@ class Dialect:
     begins_transactions_itself: ClassVar[bool] = False
     #: What the engine sends to begin a transaction, where it begins them itself.
     begin_statement: ClassVar[str] = "BEGIN"
+    #: A unit of work's BEGIN can wait for its first statement and go to the server with
+    #: it, in one write (see `dialects.driver_path.owe_begin`): no round trip of its own.
+    pipelines_begin: ClassVar[bool] = False
     #: One writer at a time for the whole database (SQLite's lock): a transaction that
     #: writes holds every other writer off until it ends.
     one_writer: ClassVar[bool] = False

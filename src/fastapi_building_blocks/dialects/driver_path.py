@@ -195,6 +195,23 @@ def positional_rows(
     return list(map(operator.itemgetter(*names), rows))
 
 
+#: In a connection's `info`: its transaction is begun as far as SQLAlchemy knows, and the
+#: BEGIN itself travels with the driver statement sent right after (`Dialect.
+#: pipelines_begin`, `executor.TransactionalExecutor`). Should that statement fail before
+#: it is sent, the unit of work must roll back before going on, and that ends the debt.
+BEGIN_OWED = "fastapi_building_blocks.begin_owed"
+
+
+def owe_begin(connection: AsyncConnection) -> None:
+    """Let the next statement carry this connection's BEGIN (call before `begin()`)."""
+    connection.info[BEGIN_OWED] = True
+
+
+def take_owed_begin(connection: AsyncConnection) -> bool:
+    """Whether the statement about to run must send the BEGIN first (it now will)."""
+    return bool(connection.info.pop(BEGIN_OWED, False))
+
+
 def driver_connection(connection: AsyncConnection) -> Any:
     """The driver's own connection under a checked-out SQLAlchemy connection."""
     # The synchronous view is set while the connection is open; reaching the driver
