@@ -16,9 +16,11 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fastapi_building_blocks import (
+    CommitOutcomeUnknownError,
     ConflictError,
     DatabaseUnavailableError,
     Filter,
+    RepositoryError,
     SQLAlchemyRepository,
     SQLAlchemySession,
     UnitOfWork,
@@ -322,3 +324,40 @@ async def test_a_first_statement_refused_with_its_begin_leaves_a_usable_unit_of_
         "after the rollback",
         "exists",
     ]
+
+
+@pytest.mark.parametrize("session", ["mariadb"], indirect=True)
+async def test_a_statement_that_ran_alone_after_a_refused_begin_is_not_reported_failed(
+    session: SQLAlchemySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the server to refuse the BEGIN, the INSERT sent with it would run and commit
+    in autocommit: the caller hears "outcome unknown", and the row is indeed stored. A
+    BEGIN with a syntax error stands in for the refusal."""
+    from fastapi_building_blocks.dialects.mysql import MySQLDialect
+
+    parents = SQLParents(session)
+    monkeypatch.setattr(MySQLDialect, "begin_statement", "BEGIN NOT VALID")
+    async with UnitOfWork(session) as uow:
+        with pytest.raises(CommitOutcomeUnknownError):
+            await SQLParents(uow).create(Parent(label="ran alone"))
+    monkeypatch.undo()
+
+    assert [parent.label for parent in await parents.list()] == ["ran alone"]
+
+
+@pytest.mark.parametrize("session", ["mariadb"], indirect=True)
+async def test_a_refused_begin_with_a_refused_statement_reports_the_failure(
+    session: SQLAlchemySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi_building_blocks.dialects.mysql import MySQLDialect
+
+    parents = SQLParents(session)
+    existing = await parents.create(Parent(label="exists"))
+    monkeypatch.setattr(MySQLDialect, "begin_statement", "BEGIN NOT VALID")
+    async with UnitOfWork(session) as uow:
+        with pytest.raises(RepositoryError) as refused:
+            await SQLParents(uow).create(existing)
+    monkeypatch.undo()
+
+    assert not isinstance(refused.value, CommitOutcomeUnknownError)
+    assert [parent.label for parent in await parents.list()] == ["exists"]

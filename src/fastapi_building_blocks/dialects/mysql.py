@@ -317,12 +317,20 @@ async def _after_begin(cursor: Any, query: str) -> None:
     one round trip (MariaDB's own connectors pipeline commands so). aiomysql has no call
     for it: this uses its command and reply steps (`_execute_command`,
     `_read_query_result`, each reply's packets numbered from 1; the cursor's
-    `_clear_result`, `_do_get_result`), checked with aiomysql
-    0.2 and 0.3; tests/contract's transaction tests on MariaDB fail if they change.
-    If BEGIN's reply cannot be read, the query's is still unread: the connection is
-    closed rather than left out of step.
+    `_clear_result`, `_do_get_result`), checked with aiomysql 0.2 and 0.3;
+    tests/database/test_driver_path.py holds the order on the wire, and the contract
+    suite fails on MariaDB without the BEGIN.
+
+    The connection is in autocommit, so a statement after a BEGIN the server refused
+    would run, and commit, alone. A BEGIN does not fail on a live connection in practice
+    (on a lost one neither ran, or the server rolls both back), but should it: the
+    statement's reply is read too, and if the statement took effect the caller hears
+    that its outcome is unknown, never that it failed.
     """
     from pymysql.constants import COMMAND
+    from pymysql.err import MySQLError
+
+    from ..errors import CommitOutcomeUnknownError
 
     driver = cursor.connection
     cursor._clear_result()
@@ -331,8 +339,20 @@ async def _after_begin(cursor: Any, query: str) -> None:
     try:
         driver._next_seq_id = 1
         await driver._read_query_result()
+    except MySQLError as refused:
+        if driver.closed:
+            raise
+        try:
+            driver._next_seq_id = 1
+            await driver._read_query_result()
+        except MySQLError:
+            raise refused from None  # neither took effect
+        raise CommitOutcomeUnknownError(
+            "the transaction could not begin and its first statement ran on its own: "
+            "it may be stored"
+        ) from refused
     except BaseException:
-        driver.close()
+        driver.close()  # the statement's reply is still unread: out of step for good
         raise
     driver._next_seq_id = 1
     await driver._read_query_result()
