@@ -26,6 +26,7 @@ from fastapi_building_blocks import (
     UnitOfWork,
     uuid7,
 )
+from fastapi_building_blocks.dialects.mysql import MySQLDialect
 from tests.backends import MARIADB_URL, POSTGRESQL_URL, sqlite_url
 from tests.contract.conftest import make_thing
 from tests.database.test_session import LOST_CONNECTION, kill_idle_pooled_connection
@@ -333,8 +334,6 @@ async def test_a_statement_that_ran_alone_after_a_refused_begin_is_not_reported_
     """Were the server to refuse the BEGIN, the INSERT sent with it would run and commit
     in autocommit: the caller hears "outcome unknown", and the row is indeed stored. A
     BEGIN with a syntax error stands in for the refusal."""
-    from fastapi_building_blocks.dialects.mysql import MySQLDialect
-
     parents = SQLParents(session)
     monkeypatch.setattr(MySQLDialect, "begin_statement", "BEGIN NOT VALID")
     async with UnitOfWork(session) as uow:
@@ -349,8 +348,6 @@ async def test_a_statement_that_ran_alone_after_a_refused_begin_is_not_reported_
 async def test_a_refused_begin_with_a_refused_statement_reports_the_failure(
     session: SQLAlchemySession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fastapi_building_blocks.dialects.mysql import MySQLDialect
-
     parents = SQLParents(session)
     existing = await parents.create(Parent(label="exists"))
     monkeypatch.setattr(MySQLDialect, "begin_statement", "BEGIN NOT VALID")

@@ -64,8 +64,8 @@ class MySQLDialect(Dialect):
     first statement, and on the driver path BEGIN is written to the server together with
     that statement, the two replies read in order (`pipelines_begin`). A first statement
     on SQLAlchemy's path has the engine send BEGIN just before, as everywhere else.
-    Measured on MariaDB 10.11, a one-row write in a unit of work then costs what the
-    driver's own implicit transaction costs (1.08 against 1.28 ms with BEGIN apart).
+    Measured with aiomysql alone on MariaDB 10.11 (medians of 600 one-row writes): BEGIN
+    sent apart 1.28 ms, pipelined 1.08, the driver's own implicit transaction 1.11.
     """
 
     name = "mysql"
@@ -256,9 +256,10 @@ class AiomysqlPath(DriverPath):
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         driver = driver_connection(connection)
+        arguments = statement.arguments(values)
         try:
             async with driver.cursor() as cursor:
-                await _execute(connection, cursor, statement.sql, statement.arguments(values))
+                await _execute(connection, cursor, statement.sql, arguments)
                 if not statement.knows_result_types:
                     statement.learn_result_types([column[1] for column in cursor.description])
                 records = await cursor.fetchall()
@@ -317,7 +318,7 @@ async def _after_begin(cursor: Any, query: str) -> None:
     one round trip (MariaDB's own connectors pipeline commands so). aiomysql has no call
     for it: this uses its command and reply steps (`_execute_command`,
     `_read_query_result`, each reply's packets numbered from 1; the cursor's
-    `_clear_result`, `_do_get_result`), checked with aiomysql 0.2 and 0.3;
+    `_clear_result`, `_do_get_result`), checked with aiomysql 0.3.2;
     tests/database/test_driver_path.py holds the order on the wire, and the contract
     suite fails on MariaDB without the BEGIN.
 
