@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 
 from fastapi_building_blocks import SQLAlchemySession
 from fastapi_building_blocks.fastapi import install_problem_handlers
@@ -91,3 +93,32 @@ async def test_a_path_or_query_past_the_bound_is_a_414_problem_that_openapi_decl
     assert problem["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"
     }
+
+
+async def test_a_single_valued_parameter_sent_twice_is_a_422_and_a_list_one_is_not() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/tags/latest")
+    async def latest(tag: Annotated[list[str], Query()], limit: int = 5) -> list[str]:
+        return [*tag, str(limit)]
+
+    @app.get("/tags/{name}")
+    async def one(name: str, limit: Annotated[list[int], Query()]) -> list[int]:
+        return limit
+
+    async with client_for(app) as client:  # /tags/latest fits /tags/{name} too: it is served
+        twice = await client.get(
+            "/tags/latest", params=[("tag", "a"), ("limit", "1"), ("limit", "2")]
+        )
+        tags = await client.get("/tags/latest", params=[("tag", "a"), ("tag", "b"), ("limit", "1")])
+        templated = await client.get("/tags/x", params=[("limit", "1"), ("limit", "2")])
+
+    assert twice.status_code == 422
+    assert twice.headers["content-type"] == "application/problem+json"
+    assert twice.json()["errors"] == [
+        {"loc": ["query", "limit"], "msg": "given more than once; it takes one value",
+         "type": "repeated_parameter"}
+    ]  # fmt: skip
+    assert tags.json() == ["a", "b", "1"]
+    assert templated.json() == [1, 2]  # /tags/{name} takes a list of limits

@@ -206,7 +206,8 @@ def crud_router(
     Repo = Annotated[Any, repository]  # noqa: N806 - a type alias
     Writer = Annotated[Any, writer]  # noqa: N806
     KeyHeader = (  # noqa: N806 - only routes that honour the header declare it
-        Annotated[str | None, Header(alias="Idempotency-Key", max_length=MAX_KEY_LENGTH,
+        Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                     max_length=MAX_KEY_LENGTH,
                                      description=IDEMPOTENCY_HELP)]
         if idempotency_keys is not None
         else Annotated[None, Depends(_no_key)]

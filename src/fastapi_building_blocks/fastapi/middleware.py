@@ -1,5 +1,6 @@
 """ASGI middlewares at the edge of every app: bounded request targets and bodies, paths
-without control characters, and a 500 that leaves the client's connection usable.
+without control characters, parameters given once, and a 500 that leaves the client's
+connection usable.
 
 Pure ASGI classes (not `BaseHTTPMiddleware`): they add no task or stream per request.
 """
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -134,3 +138,107 @@ class BodySizeLimitMiddleware:
 
     def _too_large(self) -> ASGIApp:
         return problem(413, "Content Too Large", f"the request body exceeds {self.max_bytes} bytes")
+
+
+class RepeatedParameterMiddleware:
+    """A query parameter or header the OpenAPI document declares single-valued, sent more
+    than once, is a 422: FastAPI would silently keep one of the values (`?page_size=x&
+    page_size=7` reads as 7, `Idempotency-Key` twice as the first), so the client's
+    request and the one served would differ.
+
+    The operation is found in the same OpenAPI document the clients read, by its path
+    template, concrete paths before templated ones as OpenAPI says; not through the
+    router, whose matching is FastAPI's private business. Only a request that repeats a
+    name pays for the lookup.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._operations: list[tuple[re.Pattern[str], dict[str, _SingleValued]]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            repeated = _repeated_names(scope)
+            if repeated:
+                declared = self._declared_once(scope)
+                given_twice = sorted(repeated & declared.keys())
+                if given_twice:
+                    errors = [
+                        {"loc": [where, declared[where, name]],
+                         "msg": "given more than once; it takes one value",
+                         "type": "repeated_parameter"}
+                        for where, name in given_twice
+                    ]  # fmt: skip
+                    invalid = problem(
+                        422, "Unprocessable Content", "The request is invalid.", errors=errors
+                    )
+                    await invalid(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    def _declared_once(self, scope: Scope) -> _SingleValued:
+        if self._operations is None:
+            self._operations = _operations_of(scope["app"].openapi())
+        path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
+        method = scope["method"].lower()
+        return next(
+            (methods.get(method, {}) for template, methods in self._operations
+             if template.fullmatch(path)),
+            {},
+        )  # fmt: skip
+
+
+#: (where, name as the request carries it) -> the name the OpenAPI document declares.
+_SingleValued = dict[tuple[str, str], str]
+
+
+def _operations_of(
+    openapi: dict[str, Any],
+) -> list[tuple[re.Pattern[str], dict[str, _SingleValued]]]:
+    """Each path's template as a pattern, concrete paths first, with the parameters each
+    of its operations takes once."""
+    operations = []
+    for path, item in openapi.get("paths", {}).items():
+        template = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+        methods = {
+            method: _single_valued(operation)
+            for method, operation in item.items()
+            if isinstance(operation, dict)  # not a path-level "parameters" list
+        }
+        operations.append((template, methods))
+    return sorted(operations, key=lambda operation: operation[0].pattern.count("[^/]+"))
+
+
+def _single_valued(operation: dict[str, Any]) -> _SingleValued:
+    return {
+        (parameter["in"], _wire_name(parameter)): parameter["name"]
+        for parameter in operation.get("parameters", ())
+        if parameter.get("in") in ("query", "header")
+        and "array" not in _types_of(parameter.get("schema", {}))
+    }
+
+
+def _repeated_names(scope: Scope) -> set[tuple[str, str]]:
+    """The query parameters and headers this request names more than once."""
+    query = scope.get("query_string", b"")
+    names = Counter(
+        ("query", name)
+        for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    ) if b"&" in query else Counter()  # fmt: skip
+    names.update(("header", name.decode("latin-1")) for name, _ in scope.get("headers", ()))
+    return {name for name, count in names.items() if count > 1}
+
+
+def _wire_name(parameter: dict[str, Any]) -> str:
+    """A parameter's name as the request carries it: headers arrive lower-cased."""
+    name: str = parameter["name"]
+    return name.lower() if parameter["in"] == "header" else name
+
+
+def _types_of(schema: dict[str, Any]) -> set[str]:
+    """Every JSON type a parameter's schema allows, through `anyOf` / `oneOf`."""
+    kind = schema.get("type")
+    types = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    for alternative in (*schema.get("anyOf", ()), *schema.get("oneOf", ())):
+        types |= _types_of(alternative)
+    return types

@@ -6,9 +6,10 @@
 Each package error's status follows from its place in the exception tree (see `errors`):
 NotFound 404, InvalidFilter 400, Conflict and Concurrency 409, ConstraintViolation 422,
 DatabaseUnavailable 503 (with Retry-After), StatementTimeout 504, CommitOutcomeUnknown
-503; request validation is 422, a body too large 413, a target too long 414, and
-anything unexpected 500 without a traceback or driver text in the body. The OpenAPI
-document says the same: routes list their problem statuses with `problem_responses(...)`.
+503; request validation is 422 (a single-valued parameter sent twice as well), a body
+too large 413, a target too long 414, and anything unexpected 500 without a traceback or
+driver text in the body. The OpenAPI document says the same: routes list their problem
+statuses with `problem_responses(...)`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .middleware import (
     DEFAULT_MAX_TARGET_BYTES,
     BodySizeLimitMiddleware,
     ControlCharacterPathMiddleware,
+    RepeatedParameterMiddleware,
     TargetSizeLimitMiddleware,
     UnexpectedErrorMiddleware,
 )
@@ -207,6 +209,7 @@ def install_problem_handlers(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(RepeatedParameterMiddleware)
     app.add_middleware(ControlCharacterPathMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
     app.add_middleware(
