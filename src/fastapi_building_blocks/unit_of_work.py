@@ -78,7 +78,7 @@ class _Lifecycle:
 
 
 class UnitOfWork(_Lifecycle, DatabaseSession):
-    """One connection and one transaction of a `SQLAlchemySession`, shared by repositories.
+    """One transaction of a `SQLAlchemySession` at a time, shared by repositories.
 
     It is itself a `DatabaseSession`: a repository takes either, as cosmicpython's
     repositories take their unit of work's session.
@@ -86,6 +86,13 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
     A repository given a unit of work (`UserRepository(uow)`) runs every statement inside
     it. After a failed statement the unit of work must be rolled back, on every backend
     alike (PostgreSQL insists; the others are held to the same rule).
+
+    It holds a pooled connection only while a transaction is open: taken at the first
+    statement, given back at commit and at rollback. So a request that opens a unit of
+    work can still take a connection of its own before its first statement and after
+    its commit (an idempotency key's claim and release do) without ever holding two: a
+    request that holds one while waiting for another deadlocks once every request in
+    flight does the same, until the pool's timeout.
     """
 
     def __init__(self, session: SQLAlchemySession) -> None:
@@ -93,6 +100,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         self.session = session
         self.dialect = session.dialect
         self._connection: AsyncConnection | None = None
+        self._entered = False
         self._observation = ExitStack()
         #: Published events' rows not sent yet: they go with the next statement, or with
         #: the COMMIT where the driver can send both at once.
@@ -125,15 +133,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
             self.server,
         )  # fmt: skip
         self._observation.enter_context(observing(operation, encloses_operations=True))
-        try:
-            connection = await self.session.checkout()
-            if not self.dialect.pipelines_begin:  # there the first statement begins
-                await begin_or_release(connection)
-        except Exception as error:
-            failure = translate_error(error, self.dialect, None) or error
-            self._observation.__exit__(type(failure), failure, failure.__traceback__)
-            raise failure from error
-        self._connection = connection
+        self._entered = True
         return self
 
     async def __aexit__(
@@ -142,7 +142,36 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        connection, self._connection = self._require(), None
+        try:
+            await self._give_back()
+        finally:
+            self._entered = False
+            self._forget()
+            self._observation.__exit__(exc_type, exc, traceback)
+
+    def _require_entered(self) -> None:
+        if not self._entered:
+            raise UnitOfWorkError("use the unit of work inside `async with`")
+
+    async def _held(self) -> AsyncConnection:
+        """The open transaction's connection; the first statement takes it from the pool."""
+        if self._connection is not None:
+            return self._connection
+        try:
+            connection = await self.session.checkout()
+            if not self.dialect.pipelines_begin:  # there the first statement begins
+                await begin_or_release(connection)
+        except Exception as error:
+            raise (translate_error(error, self.dialect, None) or error) from error
+        self._connection = connection
+        return connection
+
+    async def _give_back(self) -> None:
+        """Roll back whatever is open and return the connection to the pool. Detached
+        first: a cancelled request's exit running meanwhile finds nothing to close."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
         try:
             await _roll_back_quietly(connection)
         finally:
@@ -150,13 +179,6 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
                 await connection.close()
             except Exception:  # a dead connection: the pool discards it either way
                 logger.warning("closing the unit of work's connection failed", exc_info=True)
-            self._forget()
-            self._observation.__exit__(exc_type, exc, traceback)
-
-    def _require(self) -> AsyncConnection:
-        if self._connection is None:
-            raise UnitOfWorkError("use the unit of work inside `async with`")
-        return self._connection
 
     async def commit(self) -> None:
         """Commit everything so far, then run the after-commit callbacks.
@@ -166,14 +188,17 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         write lock free while the callbacks run. A connection lost while COMMIT was under
         way is a CommitOutcomeUnknownError: the data may or may not be stored.
         """
-        connection = self._require()
+        self._require_entered()
         self.check_usable()
-        committed = bool(self._unsent) and await self._commit_with_unsent(connection)
-        if not committed and connection.in_transaction():
-            await self._committing(connection.commit(), None)
-            committed = True
-        if committed:
-            await self.session.remember_write(connection)  # never raises
+        if self._unsent or self._connection is not None:
+            connection = await self._held()
+            committed = bool(self._unsent) and await self._commit_with_unsent(connection)
+            if not committed and connection.in_transaction():
+                await self._committing(connection.commit(), None)
+                committed = True
+            if committed:
+                await self.session.remember_write(connection)  # never raises
+            await self._give_back()
         await self._run_callbacks()
 
     async def _commit_with_unsent(self, connection: AsyncConnection) -> bool:
@@ -212,7 +237,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         as most are, costs no round trip of its own. A savepoint rolled back drops the
         events published inside it.
         """
-        self._require()
+        self._require_entered()
         self.check_usable()
         self._unsent.append((outbox, outbox_row(event)))
 
@@ -228,10 +253,10 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
                     await statement.write_many(connection, rows)
 
     async def rollback(self) -> None:
-        """Undo everything since the last commit; the unit of work can be used again."""
-        connection = self._require()
-        if connection.in_transaction():
-            await connection.rollback()
+        """Undo everything since the last commit; the unit of work can be used again (on
+        a connection of the pool's: one that died meanwhile is discarded)."""
+        self._require_entered()
+        await self._give_back()
         self._forget()
 
     def _forget(self) -> None:
@@ -263,8 +288,9 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
 
     @asynccontextmanager
     async def _connection_in_use(self) -> AsyncIterator[AsyncConnection]:
-        connection = self._require()
+        self._require_entered()
         self.check_usable()
+        connection = await self._held()
         try:
             if self._unsent:
                 await self._send_unsent(connection)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,17 +95,29 @@ async def service_url(
     return url
 
 
-@pytest.fixture
-async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def empty_tables(service_url: str) -> None:
+    """Every table of the service's two databases emptied, as a test starts."""
     for url, tables in ((service_url, schema), (analytics_url_for(service_url), analytics_schema)):
         session = SQLAlchemySession(url)
         async with session.transaction() as connection:
             for table in reversed(tables.sorted_tables):
                 await connection.execute(delete(table))
         await session.disconnect()
-    app = create_app(service_settings(service_url))
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the example app built from `settings`, its lifespan running."""
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@pytest.fixture
+async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    await empty_tables(service_url)
+    async with serving(service_settings(service_url)) as client:
+        yield client

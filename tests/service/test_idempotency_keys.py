@@ -7,11 +7,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from example_service.app.api.users import IDEMPOTENCY_KEYS
 from example_service.app.infrastructure.tables import idempotency_keys, users
+from example_service.app.settings import Settings
 from fastapi_building_blocks import SQLAlchemySession
+from fastapi_building_blocks.settings import NamedDatabaseSettings
+from tests.service.conftest import analytics_url_for, empty_tables, serving
 from tests.service.test_users_api import person
 
 
@@ -98,3 +102,54 @@ async def test_an_expired_key_starts_afresh(client: httpx.AsyncClient) -> None:
     assert "Idempotent-Replayed" not in again.headers
     assert await IDEMPOTENCY_KEYS.purge_expired(session) == 0  # taken over, not expired
     assert await stored_users(client) == 2
+
+
+def on_a_small_pool(service_url: str, connections: int) -> Settings:
+    """The example's settings with `connections` pooled connections to its database and
+    no relay (which would take one): a request that needs two at once waits 2 s, then
+    fails with 503."""
+    small = NamedDatabaseSettings(pool_size=connections, max_overflow=0, pool_timeout=2)
+    analytics = NamedDatabaseSettings(url=SecretStr(analytics_url_for(service_url)))
+    return Settings(
+        database_url=SecretStr(service_url), databases={"default": small, "analytics": analytics},
+        telemetry=False, json_logs=False, run_relay=False,
+    )  # fmt: skip
+
+
+async def test_a_keyed_write_holds_one_pooled_connection_at_a_time(service_url: str) -> None:
+    """The key is claimed before the unit of work takes its connection, and given back
+    after the unit of work gave its own back: on a pool of one, keyed writes succeed,
+    fail and replay as unkeyed ones do."""
+    await empty_tables(service_url)
+    async with serving(on_a_small_pool(service_url, connections=1)) as client:
+        first = await client.post("/api/v1/users/", json=person(1), headers=keyed("one-1"))
+        replay = await client.post("/api/v1/users/", json=person(1), headers=keyed("one-1"))
+        duplicate = await client.post("/api/v1/users/", json=person(1), headers=keyed("one-2"))
+        fixed = person(1, username="another", email="another@example.com")
+        after_fix = await client.post("/api/v1/users/", json=fixed, headers=keyed("one-2"))
+        path = f"/api/v1/users/{first.json()['id']}"
+        patched = await client.patch(path, json={"version": 1, "first_name": "P"},
+                                     headers=keyed("one-3"))  # fmt: skip
+        deleted = await client.delete(path, headers=keyed("one-4"))
+
+        assert (first.status_code, replay.status_code) == (201, 201)
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert duplicate.status_code == 409, duplicate.text
+        assert after_fix.status_code == 201, after_fix.text
+        assert (patched.status_code, deleted.status_code) == (200, 204)
+        assert await stored_users(client) == 1
+
+
+async def test_concurrent_keyed_writes_beyond_the_pool_wait_their_turn(service_url: str) -> None:
+    """Each request holds one connection at a time, so requests beyond the pool wait for
+    a free one and none waits for a second while holding a first (which, with every
+    connection held so, would wait for the pool's timeout)."""
+    await empty_tables(service_url)
+    async with serving(on_a_small_pool(service_url, connections=2)) as client:
+        answers = await asyncio.gather(*(
+            client.post("/api/v1/users/", json=person(n), headers=keyed(f"many-{n}"))
+            for n in range(8)
+        ))  # fmt: skip
+
+        assert [answer.status_code for answer in answers] == [201] * 8
+        assert await stored_users(client) == 8

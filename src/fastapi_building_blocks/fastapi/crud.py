@@ -27,10 +27,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
+from ..database import SQLAlchemySession
 from ..idempotency import MAX_KEY_LENGTH, IdempotencyKeys, StoredResponse, fingerprint
 from ..repository.cursor import MAX_CURSOR_LENGTH
 from ..repository.values import python_type_of
 from ..settings import DEFAULT
+from ..unit_of_work import UnitOfWork
 from .dependencies import built_repository_type, database_named, repository_in_unit_of_work
 from .dependencies import repository as repository_dependency
 from .filter_language import FILTER_PATTERN, parse_filters
@@ -295,23 +297,35 @@ def crud_router(
         write: Callable[[], Awaitable[StoredResponse]],
     ) -> Response:
         """`write`'s response; with an Idempotency-Key, stored with its effect, and a
-        retry's answer from the store (see `fastapi_building_blocks.idempotency`)."""
+        retry's answer from the store (see `fastapi_building_blocks.idempotency`).
+
+        The claim takes a connection of its own before the unit of work takes one, the
+        commit is made here, and a failure gives the unit of work's connection back
+        before the release takes one: the request never holds two at once.
+        """
         if idempotency_keys is None or key is None:
             return _as_response(await write())
-        session = database_named(request, name)
+        keys, session, uow = idempotency_keys, database_named(request, name), repo.session
         request_id = fingerprint(request.method, request.url.path, body)
         owner = uuid.uuid4().hex
         try:
-            stored = await idempotency_keys.claim(session, repo.session, key, request_id, owner)
+            stored = await keys.claim(session, uow, key, request_id, owner)
             if stored is not None:
                 return _as_response(stored, replayed=True)
             written = await write()
-            await idempotency_keys.store(repo.session, key, written)
+            await keys.store(uow, key, written)
+            await uow.commit()
         except BaseException:
             # Shielded: a request cut off (cancelled) still gives its claim back.
-            await asyncio.shield(idempotency_keys.release(session, key, owner))
+            await asyncio.shield(_give_back(keys, uow, session, key, owner))
             raise
         return _as_response(written)
+
+    async def _give_back(
+        keys: IdempotencyKeys, uow: UnitOfWork, session: SQLAlchemySession, key: str, owner: str
+    ) -> None:
+        await uow.rollback()
+        await keys.release(session, key, owner)
 
     @router.post(
         "/", status_code=201, response_model=read, responses=writes, summary=f"Create a {one}"
