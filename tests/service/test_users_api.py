@@ -315,3 +315,19 @@ async def test_a_query_of_the_services_own_counts_posts_per_author(
     assert counts[alice["id"]] == 2
     assert len(counts) == 2
     assert published[alice["id"]] == 1
+
+
+async def test_the_longest_post_the_api_takes_is_stored_whole_on_every_backend(
+    client: httpx.AsyncClient,
+) -> None:
+    """20,000 characters of four bytes each: 80,000 bytes, beyond MySQL's TEXT."""
+    alice = await create(client, ALICE)
+    content = "\N{GRINNING FACE}" * 20_000
+
+    created = await client.post(
+        POSTS, json={"author_id": alice["id"], "title": "t", "content": content}
+    )
+    read = await client.get(f"{POSTS}{created.json()['id']}")
+
+    assert created.status_code == 201, created.text
+    assert read.json()["content"] == content

@@ -1,0 +1,43 @@
+"""post content holds 20,000 characters on MySQL / MariaDB
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-04 18:50:36.459503
+
+The API takes posts of up to 20,000 characters. MySQL's TEXT holds 65,535 bytes, which
+is 16,383 four-byte characters: a post of emoji within the API's limit was a 422 there.
+MEDIUMTEXT holds 16 MiB. The other backends' text types have no such bound, so the
+change is MySQL's alone (on SQLite an ALTER of the type would mean a table copy).
+Going down refuses ("Data too long") while a post is longer than TEXT holds: shorten or
+remove those first; nothing is cut silently.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def _on_mysql() -> bool:
+    return op.get_context().dialect.name == "mysql"
+
+
+def upgrade() -> None:
+    if _on_mysql():
+        op.alter_column(
+            "posts", "content", existing_type=mysql.TEXT(), type_=mysql.MEDIUMTEXT(),
+            existing_nullable=False,
+        )  # fmt: skip
+
+
+def downgrade() -> None:
+    if _on_mysql():
+        op.alter_column(
+            "posts", "content", existing_type=mysql.MEDIUMTEXT(), type_=mysql.TEXT(),
+            existing_nullable=False,
+        )  # fmt: skip
