@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from alembic import op
 from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeEngine
 
 revision = "0005"
 down_revision = "0004"
@@ -23,21 +24,16 @@ branch_labels = None
 depends_on = None
 
 
-def _on_mysql() -> bool:
-    return op.get_context().dialect.name == "mysql"
+def _content_from(existing: TypeEngine[str], new: TypeEngine[str]) -> None:
+    if op.get_context().dialect.name == "mysql":
+        op.alter_column(
+            "posts", "content", existing_type=existing, type_=new, existing_nullable=False
+        )
 
 
 def upgrade() -> None:
-    if _on_mysql():
-        op.alter_column(
-            "posts", "content", existing_type=mysql.TEXT(), type_=mysql.MEDIUMTEXT(),
-            existing_nullable=False,
-        )  # fmt: skip
+    _content_from(mysql.TEXT(), mysql.MEDIUMTEXT())
 
 
 def downgrade() -> None:
-    if _on_mysql():
-        op.alter_column(
-            "posts", "content", existing_type=mysql.MEDIUMTEXT(), type_=mysql.TEXT(),
-            existing_nullable=False,
-        )  # fmt: skip
+    _content_from(mysql.MEDIUMTEXT(), mysql.TEXT())
