@@ -183,9 +183,10 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
     async def commit(self) -> None:
         """Commit everything so far, then run the after-commit callbacks.
 
-        The next statement begins the next transaction (not this method): a commit costs
-        no extra BEGIN, cannot fail after the server stored the data, and leaves SQLite's
-        write lock free while the callbacks run. A connection lost while COMMIT was under
+        The next statement begins the next transaction (not this method), on a connection
+        it takes from the pool then: a commit costs no extra BEGIN, cannot fail after the
+        server stored the data, and leaves SQLite's write lock and the pooled connection
+        free while the callbacks run. A connection lost while COMMIT was under
         way is a CommitOutcomeUnknownError: the data may or may not be stored.
         """
         self._require_entered()
