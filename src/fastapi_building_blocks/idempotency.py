@@ -12,8 +12,9 @@ an `Idempotency-Key` header (as payment APIs take it) it can simply retry:
    together, or neither does.
 3. A retry after that gets the stored status, body and headers, and changes nothing.
 
-A request that fails gives its key back. One whose process died is given back after
-`in_flight` (its transaction died with it, so nothing of it is stored). Keys expire
+A request that fails gives its key back. One whose process died, or whose give-back
+failed too, is given back after `in_flight` (its transaction died with it, so nothing
+of it is stored); the client hears the request's own error either way. Keys expire
 after `ttl`; `purge_expired` removes them. `crud_router(..., idempotency_keys=...)`
 applies this to POST, PATCH and DELETE.
 """

@@ -100,6 +100,10 @@ start_mariadb() {
     # behind (STOP REPLICA SQL_THREAD) as the test user; the grants reach the replicas.
     statements+="GRANT SLAVE MONITOR, REPLICATION SLAVE ADMIN ON *.* TO '$TEST_USER'@'$host';"
   done
+  # The tests create triggers as the test user (a key release the database refuses, in
+  # tests/service/test_idempotency_keys.py); with the binary log on, MariaDB lets only
+  # SUPER do that unless it trusts the creators of triggers and functions.
+  statements+="SET GLOBAL log_bin_trust_function_creators = 1;"
   statements+="CREATE USER IF NOT EXISTS 'fbb_replication'@'127.0.0.1' IDENTIFIED BY 'fbb_replication';"
   statements+="GRANT REPLICATION SLAVE ON *.* TO 'fbb_replication'@'127.0.0.1';"
   for db in "${TEST_DATABASES[@]}"; do

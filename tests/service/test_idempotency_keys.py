@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from example_service.app.api.users import IDEMPOTENCY_KEYS
 from example_service.app.infrastructure.tables import idempotency_keys, users
@@ -153,3 +153,54 @@ async def test_concurrent_keyed_writes_beyond_the_pool_wait_their_turn(service_u
 
         assert [answer.status_code for answer in answers] == [201] * 8
         assert await stored_users(client) == 8
+
+
+#: A trigger that refuses every DELETE of a key, per backend: the release then fails.
+REFUSE_RELEASE = {
+    "postgresql": [
+        "CREATE FUNCTION refuse_release() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'no release'; END $$",
+        "CREATE TRIGGER refuse_release BEFORE DELETE ON idempotency_keys"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_release()",
+    ],
+    "mysql": [
+        "CREATE TRIGGER refuse_release BEFORE DELETE ON idempotency_keys FOR EACH ROW"
+        " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no release'",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER refuse_release BEFORE DELETE ON idempotency_keys"
+        " BEGIN SELECT RAISE(ABORT, 'no release'); END",
+    ],
+}
+ALLOW_RELEASE = {
+    "postgresql": [
+        "DROP TRIGGER refuse_release ON idempotency_keys",
+        "DROP FUNCTION refuse_release",
+    ],
+    "mysql": ["DROP TRIGGER refuse_release"],
+    "sqlite": ["DROP TRIGGER refuse_release"],
+}
+
+
+async def test_a_key_that_cannot_be_given_back_leaves_the_failed_writes_own_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """The write fails (a duplicate, 409) and so does the release: the client still hears
+    the 409, and the key frees itself after `in_flight` as a dead request's would.
+    (SQLite claims inside the unit of work and has nothing to release.)"""
+    session: SQLAlchemySession = client.app.state.databases["default"]  # type: ignore[attr-defined]
+    await client.post("/api/v1/users/", json=person(1))
+    backend = session.dialect.name
+    async with session.transaction() as connection:
+        for statement in REFUSE_RELEASE[backend]:
+            await connection.execute(text(statement))
+    try:
+        duplicate = await client.post("/api/v1/users/", json=person(1), headers=keyed("k-stuck"))
+    finally:
+        async with session.transaction() as connection:
+            for statement in ALLOW_RELEASE[backend]:
+                await connection.execute(text(statement))
+
+    assert duplicate.status_code == 409, duplicate.text
+    assert duplicate.json()["error"] == "UniqueViolationError"
+    assert await stored_users(client) == 1

@@ -17,6 +17,7 @@ which FastAPI must see as objects, not strings.
 
 import asyncio
 import copy
+import logging
 import types
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,8 @@ from .dependencies import built_repository_type, database_named, repository_in_u
 from .dependencies import repository as repository_dependency
 from .filter_language import FILTER_PATTERN, parse_filters
 from .problems import DATABASE_STATUSES, problem_responses
+
+logger = logging.getLogger("fastapi_building_blocks.fastapi")
 
 T = TypeVar("T")
 FILTER_HELP = (
@@ -324,8 +327,18 @@ def crud_router(
     async def _give_back(
         keys: IdempotencyKeys, uow: UnitOfWork, session: SQLAlchemySession, key: str, owner: str
     ) -> None:
+        """The unit of work's connection back, then the key. A release that fails is
+        logged, never raised: the client hears the request's own error (a 409 stays a
+        409, a cancellation stays one), and the key frees itself after `in_flight`, as a
+        dead request's does."""
         await uow.rollback()
-        await keys.release(session, key, owner)
+        try:
+            await keys.release(session, key, owner)
+        except Exception:
+            logger.warning(
+                "giving back an Idempotency-Key failed; it is free again after %s",
+                keys.in_flight, exc_info=True,
+            )  # fmt: skip
 
     @router.post(
         "/", status_code=201, response_model=read, responses=writes, summary=f"Create a {one}"
