@@ -8,7 +8,9 @@ server in the same read (its port), never taken from the package's own bookkeepi
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -217,6 +219,44 @@ async def test_a_token_carries_a_clients_writes_to_its_next_request(cluster: Clu
     assert with_token == (cluster.primary_port, True)
     assert without == (cluster.delayed_port, False)
     assert forged == (cluster.delayed_port, False)
+
+
+#: Positions a forged token may carry: past MariaDB's GTID ranges (a domain above
+#: 2^32 - 1: the server cannot parse it), and a WAL position PostgreSQL never reaches.
+FORGED_POSITIONS = {"mariadb": "4294967296-1-1", "postgresql": "FFFFFFFF/FFFFFFFF"}
+
+
+def with_position(token: str, position: str) -> str:
+    """`token` with every write's position replaced by `position`."""
+    document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    forged = {key: [position, at] for key, (_, at) in document.items()}
+    return base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+
+
+async def test_a_forged_position_sends_that_read_to_the_primary_and_no_other(
+    cluster: Cluster,
+) -> None:
+    """A token is the client's: what it claims can make its own reads more careful, never
+    take a replica away from everyone else's."""
+    async with session_on(cluster, cluster.replica_url) as session:
+
+        async def write() -> str | None:
+            await SQLParents(session).create(Parent(label="mine"))
+            return read_your_writes_token()
+
+        async def next_request(token: str | None) -> tuple[int, bool]:
+            restore_read_your_writes(token)
+            return await sees(session, cluster, "mine")
+
+        token = await elsewhere(write)
+        assert token is not None
+        forged = await elsewhere(
+            lambda: next_request(with_position(token, FORGED_POSITIONS[cluster.name]))
+        )
+        others = [await elsewhere(lambda: next_request(None)) for _ in range(3)]
+
+    assert forged == (cluster.primary_port, True)
+    assert [port for port, _ in others] == [cluster.replica_port] * 3
 
 
 # -- replicas that fail, lag, and come back -----------------------------------------------

@@ -281,7 +281,15 @@ class ReplicaSet:
         order = dialect.position_order(written.position)
         if order is not None and order <= replica.applied:
             return True
-        replayed = await dialect.has_replayed(connection, written.position)
+        try:
+            replayed = await dialect.has_replayed(connection, written.position)
+        except Exception as error:
+            if _replica_fault(error, dialect) == "down":
+                raise  # the replica's own failure: out until it answers again
+            # The position came from the client (a token) and the server could not read
+            # it (a forged GTID past its ranges): not shown replayed, so this read goes
+            # elsewhere, and the replica stays in use for everyone else's.
+            return False
         if replayed and order is not None:
             replica.applied = max(replica.applied, order)
         return replayed
