@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from functools import cache
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
@@ -205,7 +205,11 @@ def _as_like(text: str) -> str:
     return text.replace("%", "\x00%").replace("_", "\x00_")
 
 
-@cache
+#: Patterns come from clients (filters): the compiled ones kept are bounded.
+PATTERNS_KEPT = 1_024
+
+
+@lru_cache(maxsize=PATTERNS_KEPT)
 def _like_pattern(pattern: str) -> str:
     """A LIKE pattern as a regular expression's text (\\x00 marks a literal % or _)."""
     parts: list[str] = []
@@ -224,7 +228,7 @@ def _like_pattern(pattern: str) -> str:
     return "".join(parts)
 
 
-@cache
+@lru_cache(maxsize=PATTERNS_KEPT)
 def _like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE | re.ASCII | re.DOTALL)
 
