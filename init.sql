@@ -96,5 +96,11 @@ UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num 
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+CREATE INDEX ix_idempotency_keys_expires_at ON idempotency_keys (expires_at);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
 

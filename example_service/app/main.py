@@ -28,6 +28,7 @@ from fastapi_building_blocks.observability import (
 )
 
 from .api import analytics, page_views, posts, users
+from .api.users import IDEMPOTENCY_KEYS
 from .projection import users_relay
 from .settings import Settings
 
@@ -101,7 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The schema comes from migrations (`make run` applies them), not from here;
             # readiness fails while the database is behind them.
             revisions = head_revisions(ALEMBIC_INI)
-            async with open_databases(app, databases, revisions=revisions), relaying(app):
+            async with (
+                open_databases(app, databases, revisions=revisions),
+                relaying(app),
+                IDEMPOTENCY_KEYS.purging(databases["default"]),
+            ):
                 yield
         finally:
             remove_hook(slow)

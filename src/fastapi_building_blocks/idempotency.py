@@ -15,13 +15,18 @@ an `Idempotency-Key` header (as payment APIs take it) it can simply retry:
 A request that fails gives its key back. One whose process died, or whose give-back
 failed too, is given back after `in_flight` (its transaction died with it, so nothing
 of it is stored); the client hears the request's own error either way. Keys expire
-after `ttl`; `purge_expired` removes them. `crud_router(..., idempotency_keys=...)`
-applies this to POST, PATCH and DELETE.
+after `ttl`; `purge_expired` removes them, `purging` every few minutes in the background
+(a service's lifespan). `crud_router(..., idempotency_keys=...)` applies this to POST,
+PATCH and DELETE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +51,8 @@ from .database.translate import translated_errors
 from .errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError, UniqueViolationError
 from .unit_of_work import UnitOfWork
 
+logger = logging.getLogger("fastapi_building_blocks.idempotency")
+
 IN_FLIGHT = "in_flight"
 DONE = "done"
 MAX_KEY_LENGTH = 255
@@ -66,7 +73,8 @@ def idempotency_keys_table(schema: MetaData, name: str = "idempotency_keys") -> 
         Column("body", JSON, nullable=True),
         Column("headers", JSON, nullable=True),
         Column("locked_at", UTCDateTime(), nullable=False),
-        Column("expires_at", UTCDateTime(), nullable=False),
+        # Indexed: the purge finds the expired keys without reading the others.
+        Column("expires_at", UTCDateTime(), nullable=False, index=True),
         PrimaryKeyConstraint("key", name=f"pk_{name}"),
     )
 
@@ -187,8 +195,34 @@ class IdempotencyKeys:
                 await connection.execute(statement)
 
     async def purge_expired(self, session: SQLAlchemySession) -> int:
+        """Remove the keys past their `ttl`; how many were removed."""
         table = self.table
         statement = delete(table).where(table.c.expires_at < datetime.now(UTC))
         with translated_errors(session.dialect, self.table):
             async with session.statement() as connection:
                 return int((await connection.execute(statement)).rowcount)
+
+    @asynccontextmanager
+    async def purging(
+        self, session: SQLAlchemySession, every: timedelta = timedelta(minutes=5)
+    ) -> AsyncIterator[None]:
+        """`purge_expired` every `every` while the block runs (a service's lifespan), so
+        the table holds about a `ttl` of keys instead of every key ever sent. A purge
+        that fails is logged and tried again next time; every instance of a service may
+        purge (the DELETE is the same from any of them)."""
+
+        async def purge_forever() -> None:
+            while True:
+                await asyncio.sleep(every.total_seconds())
+                try:
+                    await self.purge_expired(session)
+                except Exception:
+                    logger.warning("purging expired idempotency keys failed", exc_info=True)
+
+        task = asyncio.create_task(purge_forever(), name="purge idempotency keys")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

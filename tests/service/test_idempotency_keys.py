@@ -204,3 +204,29 @@ async def test_a_key_that_cannot_be_given_back_leaves_the_failed_writes_own_answ
     assert duplicate.status_code == 409, duplicate.text
     assert duplicate.json()["error"] == "UniqueViolationError"
     assert await stored_users(client) == 1
+
+
+async def test_purging_removes_the_expired_keys_and_keeps_the_others(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/api/v1/users/", json=person(1), headers=keyed("k-expired"))
+    await client.post("/api/v1/users/", json=person(2), headers=keyed("k-current"))
+    session: SQLAlchemySession = client.app.state.databases["default"]  # type: ignore[attr-defined]
+    async with session.transaction() as connection:  # one of them a day old
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        expire = update(idempotency_keys).where(idempotency_keys.c.key == "k-expired")
+        await connection.execute(expire.values(expires_at=past))
+
+    async def keys_left() -> list[str]:
+        async with session.connection() as connection:
+            rows = await connection.execute(select(idempotency_keys.c.key))
+            return sorted(rows.scalars())
+
+    async with IDEMPOTENCY_KEYS.purging(session, every=timedelta(milliseconds=20)):
+        for _ in range(250):  # up to 5 s for the first purges
+            if await keys_left() == ["k-current"]:
+                break
+            await asyncio.sleep(0.02)
+
+    assert await keys_left() == ["k-current"]
+    assert await stored_users(client) == 2  # the keys go, never what they wrote

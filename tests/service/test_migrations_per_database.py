@@ -115,7 +115,7 @@ def test_every_configured_database_is_upgraded_by_one_command(
     assert "Running upgrade  -> a0001" in done.stderr
     assert "Running upgrade 0001 -> 0002" in done.stderr
     assert head_revisions(service_migrations) == {
-        "default": "0005", "analytics": "a0002", "reports": "a001",
+        "default": "0006", "analytics": "a0002", "reports": "a001",
     }  # fmt: skip
 
 

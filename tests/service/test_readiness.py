@@ -34,7 +34,7 @@ async def test_a_database_behind_its_migrations_is_not_ready(backend: str, tmp_p
     assert behind.status_code == 503
     assert behind.headers["content-type"].startswith("application/problem+json")
     assert behind.json()["detail"] == (
-        "default schema at revision none, migrations at 0005: migrate it"
+        "default schema at revision none, migrations at 0006: migrate it"
     )
     assert migrated.status_code == 200
     assert migrated.json()["databases"]["default"]["status"] == "ok"
