@@ -270,7 +270,7 @@ async def test_on_mariadb_a_unit_of_works_begin_travels_with_its_first_statement
 ) -> None:
     """BEGIN and the first INSERT are both written before either reply is read: the
     transaction's start costs no round trip of its own. The COMMIT waits for its reply."""
-    import aiomysql  # type: ignore[import-untyped]
+    import aiomysql
 
     wire: list[str] = []
     connection_type = aiomysql.Connection

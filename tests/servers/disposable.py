@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,11 @@ def _wait(check: list[str], what: str, seconds: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} did not come up within {seconds:g}s")
+
+
+def _signal(pids: list[int], signal_number: signal.Signals) -> None:
+    for pid in pids:
+        os.kill(pid, signal_number)
 
 
 class DisposablePostgres:
@@ -73,6 +79,21 @@ class DisposablePostgres:
             [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "fbb",
              "fbb"], check=True, capture_output=True,
         )  # fmt: skip
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started (backends included)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> None:
+        """Every process stopped (SIGSTOP): connections stay open, nothing answers."""
+        _signal(self.pids(), signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        _signal(self.pids(), signal.SIGCONT)
 
     def stop(self) -> None:
         subprocess.run(
@@ -122,6 +143,15 @@ class DisposableMariaDB:
                 check=True, capture_output=True,
             )  # fmt: skip
             self._initialised = True
+
+    def freeze(self) -> None:
+        """The server stopped (SIGSTOP): connections stay open, nothing answers."""
+        assert self.process is not None
+        _signal([self.process.pid], signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        _signal([self.process.pid], signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -201,3 +201,45 @@ async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_
     assert ready.json()["databases"]["default"] == {"status": "unavailable"}
     assert ready.json()["databases"]["analytics"]["status"] == "ok"  # says which one failed
     assert recovered is not None, f"no 2xx within {HANG_GUARD_SECONDS} s of the server's return"
+
+
+async def test_a_server_that_stops_answering_is_503_or_504_within_the_bound_then_2xx(
+    server: Server,
+) -> None:
+    """Frozen (SIGSTOP): the server keeps its TCP sessions and takes new ones, but never
+    answers, so its own statement timeout cannot fire. Every request still ends, each
+    wait bounded by the client a second past the statement timeout: a read, a write, a
+    read that needs a new connection, readiness. None is stored; once the server runs
+    again the service answers without a restart."""
+    async with service(server) as client:
+        author = await client.post(USERS, json=person(1))
+        assert author.status_code == 201
+        server.instance.freeze()
+        try:
+            during = [
+                await asyncio.wait_for(request, HANG_GUARD_SECONDS)
+                for request in (
+                    client.get(USERS),
+                    client.post(USERS, json=person(2)),
+                    client.get(USERS),
+                    client.get("/health/ready"),
+                )
+            ]
+        finally:
+            server.instance.thaw()
+        back_at = time.monotonic()
+        recovered: Any = None
+        while time.monotonic() - back_at < HANG_GUARD_SECONDS:
+            response = await client.get(USERS)
+            if response.status_code == 200:
+                recovered = response
+                break
+            await asyncio.sleep(0.05)
+
+    assert [response.status_code in (503, 504) for response in during] == [True] * 4, [
+        (response.status_code, response.text[:200]) for response in during
+    ]
+    assert all(response.headers["content-type"].startswith("application/problem+json")
+               for response in during)  # fmt: skip
+    assert recovered is not None, f"no 2xx within {HANG_GUARD_SECONDS} s of the thaw"
+    assert [user["username"] for user in recovered.json()["items"]] == ["user001"]

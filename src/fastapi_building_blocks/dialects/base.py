@@ -81,6 +81,13 @@ class EngineOptions:
     #: Longest a statement may run (or wait for a lock) before the database cancels it.
     statement_timeout: float = 30.0
 
+    @property
+    def answer_timeout(self) -> float:
+        """The client's own bound on any wait for the server (opening a connection, a
+        statement's reply, a ping), a second past the server's: it ends the wait when
+        the server itself cannot (stopped, frozen, cut off behind an open TCP session)."""
+        return self.statement_timeout + 1
+
 
 #: The defaults, for signatures and settings that offer the same options.
 DEFAULT_ENGINE_OPTIONS = EngineOptions()

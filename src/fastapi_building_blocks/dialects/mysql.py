@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -99,6 +100,12 @@ class MySQLDialect(Dialect):
         # caller have switched a connection to another isolation level.
         arguments["isolation_level"] = "AUTOCOMMIT"
         arguments["connect_args"].setdefault("conv", fast_decoders())
+        from . import aiomysql_connection  # imports aiomysql: here, where it is needed
+
+        arguments["connect_args"].setdefault(
+            "async_creator_fn",
+            functools.partial(aiomysql_connection.connect, options.answer_timeout),
+        )
         return arguments
 
     # MariaDB numbers each transaction with a GTID (domain-server-sequence); MySQL's GTIDs

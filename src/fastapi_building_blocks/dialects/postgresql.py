@@ -105,11 +105,15 @@ class PostgreSQLDialect(Dialect):
         arguments = super().engine_arguments(url, options)
         connect_args = arguments["connect_args"]
         # The server cancels a statement (lock waits included) past the timeout: SQLSTATE
-        # 57014. The client gives up a second later, for a server that stopped answering.
+        # 57014. The client gives up a second later, for a server that stopped answering:
+        # on a statement (command_timeout) and on opening a connection (timeout; asyncpg's
+        # own default, 60 s, held a request that long when a frozen server took the TCP
+        # connection but never answered the startup).
         settings = {**connect_args.get("server_settings", {})}
         settings.setdefault("statement_timeout", str(int(options.statement_timeout * 1000)))
         connect_args["server_settings"] = settings
-        connect_args.setdefault("command_timeout", options.statement_timeout + 1)
+        connect_args.setdefault("command_timeout", options.answer_timeout)
+        connect_args.setdefault("timeout", options.answer_timeout)
         return arguments
 
     def ping(self, dbapi_connection: Any) -> bool:
