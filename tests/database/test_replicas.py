@@ -199,21 +199,26 @@ async def test_once_the_delayed_replica_has_the_write_it_serves_the_writer(
     assert later == (cluster.delayed_port, True)
 
 
+async def write_mine(session: SQLAlchemySession) -> str | None:
+    """A request that writes the parent "mine": the token it hands its client."""
+    await SQLParents(session).create(Parent(label="mine"))
+    return read_your_writes_token()
+
+
+async def read_mine(
+    session: SQLAlchemySession, cluster: Cluster, token: str | None
+) -> tuple[int, bool]:
+    """The client's next request, carrying `token`: who answered, and whether it saw "mine"."""
+    restore_read_your_writes(token)
+    return await sees(session, cluster, "mine")
+
+
 async def test_a_token_carries_a_clients_writes_to_its_next_request(cluster: Cluster) -> None:
     async with session_on(cluster, cluster.delayed_url) as session:
-
-        async def write() -> str | None:
-            await SQLParents(session).create(Parent(label="mine"))
-            return read_your_writes_token()
-
-        async def next_request(token: str | None) -> tuple[int, bool]:
-            restore_read_your_writes(token)
-            return await sees(session, cluster, "mine")
-
-        token = await elsewhere(write)
-        with_token = await elsewhere(lambda: next_request(token))
-        without = await elsewhere(lambda: next_request(None))
-        forged = await elsewhere(lambda: next_request("not a token"))
+        token = await elsewhere(lambda: write_mine(session))
+        with_token = await elsewhere(lambda: read_mine(session, cluster, token))
+        without = await elsewhere(lambda: read_mine(session, cluster, None))
+        forged = await elsewhere(lambda: read_mine(session, cluster, "not a token"))
 
     assert token is not None
     assert with_token == (cluster.primary_port, True)
@@ -239,21 +244,11 @@ async def test_a_forged_position_sends_that_read_to_the_primary_and_no_other(
     """A token is the client's: what it claims can make its own reads more careful, never
     take a replica away from everyone else's."""
     async with session_on(cluster, cluster.replica_url) as session:
-
-        async def write() -> str | None:
-            await SQLParents(session).create(Parent(label="mine"))
-            return read_your_writes_token()
-
-        async def next_request(token: str | None) -> tuple[int, bool]:
-            restore_read_your_writes(token)
-            return await sees(session, cluster, "mine")
-
-        token = await elsewhere(write)
+        token = await elsewhere(lambda: write_mine(session))
         assert token is not None
-        forged = await elsewhere(
-            lambda: next_request(with_position(token, FORGED_POSITIONS[cluster.name]))
-        )
-        others = [await elsewhere(lambda: next_request(None)) for _ in range(3)]
+        forged_token = with_position(token, FORGED_POSITIONS[cluster.name])
+        forged = await elsewhere(lambda: read_mine(session, cluster, forged_token))
+        others = [await elsewhere(lambda: read_mine(session, cluster, None)) for _ in range(3)]
 
     assert forged == (cluster.primary_port, True)
     assert [port for port, _ in others] == [cluster.replica_port] * 3

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -175,6 +174,17 @@ async def test_a_lock_held_past_the_statement_timeout_fails_the_request_while_st
     assert response.json()["error"] == "StatementTimeoutError"
 
 
+async def first_2xx(client: httpx.AsyncClient) -> httpx.Response | None:
+    """The first list of users answered 200 within the hang guard, None if none was."""
+    back_at = time.monotonic()
+    while time.monotonic() - back_at < HANG_GUARD_SECONDS:
+        response = await client.get(USERS)
+        if response.status_code == 200:
+            return response
+        await asyncio.sleep(0.05)
+    return None
+
+
 async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_restart(
     server: Server,
 ) -> None:
@@ -186,14 +196,7 @@ async def test_a_server_stopped_and_started_is_503_meanwhile_then_2xx_without_a_
             ready = await client.get("/health/ready")
         finally:
             server.instance.start()
-        back_at = time.monotonic()
-        recovered: Any = None
-        while time.monotonic() - back_at < HANG_GUARD_SECONDS:
-            response = await client.get(USERS)
-            if response.status_code == 200:
-                recovered = time.monotonic() - back_at
-                break
-            await asyncio.sleep(0.05)
+        recovered = await first_2xx(client)
 
     assert [response.status_code for response in during] == [503, 503, 503]
     assert all(response.headers["retry-after"] for response in during)
@@ -227,14 +230,7 @@ async def test_a_server_that_stops_answering_is_503_or_504_within_the_bound_then
             ]
         finally:
             server.instance.thaw()
-        back_at = time.monotonic()
-        recovered: Any = None
-        while time.monotonic() - back_at < HANG_GUARD_SECONDS:
-            response = await client.get(USERS)
-            if response.status_code == 200:
-                recovered = response
-                break
-            await asyncio.sleep(0.05)
+        recovered = await first_2xx(client)
 
     assert [response.status_code in (503, 504) for response in during] == [True] * 4, [
         (response.status_code, response.text[:200]) for response in during
