@@ -24,7 +24,7 @@ test holds the two together):
         ├── DatabaseUnavailableError    503: refused, lost or timed-out connection
         │   ├── StatementTimeoutError       504: a statement ran past the statement timeout
         │   └── LoginRefusedError           the server refused the credentials or database
-        ├── CommitOutcomeUnknownError   503: the connection died during COMMIT
+        ├── CommitOutcomeUnknownError   503: a COMMIT's answer was lost
         └── UnitOfWorkError             used outside its block, or after a failed operation
 """
 
@@ -168,7 +168,9 @@ class LoginRefusedError(DatabaseUnavailableError):
 
 
 class CommitOutcomeUnknownError(RepositoryError):
-    """The connection was lost while COMMIT was under way: the change may or may not be stored.
+    """The answer to a COMMIT was lost (the connection went, or gave none in time): the
+    change may or may not be stored. Outside a unit of work a lone write is its own
+    COMMIT, so the same holds for it.
 
     Unlike `DatabaseUnavailableError` a blind retry is not safe: read the data back (or
     retry with an idempotency key) before writing again.

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .database import DatabaseSession, SQLAlchemySession, translate_error
 from .database.executor import Executor
 from .database.session import begin_or_release
-from .database.translate import translated_errors
-from .errors import CommitOutcomeUnknownError, DatabaseUnavailableError, UnitOfWorkError
+from .database.translate import lost_outcome, translated_errors
+from .errors import UnitOfWorkError
 from .operations import Operation, observing
 from .outbox.messages import OUTBOX, Event
 from .outbox.rows import insert_statement, outbox_row
@@ -94,6 +94,9 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
     request that holds one while waiting for another deadlocks once every request in
     flight does the same, until the pool's timeout.
     """
+
+    #: Its statements commit at its own COMMIT (see `_committing`), not one by one.
+    commits_its_writes = False
 
     def __init__(self, session: SQLAlchemySession) -> None:
         super().__init__()
@@ -222,12 +225,8 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         except Exception as error:
             self.fail(error)
             translated = translate_error(error, self.dialect, table) or error
-            if isinstance(translated, DatabaseUnavailableError):
-                raise CommitOutcomeUnknownError(
-                    "the connection was lost while committing: the changes may or may "
-                    "not be stored; read them back before writing again"
-                ) from error
-            raise translated from error
+            lost = lost_outcome(error, translated, "the unit of work's COMMIT")
+            raise (lost or translated) from error
 
     async def publish(self, event: Event, *, outbox: Table = OUTBOX) -> None:
         """Write `event` to the outbox in this unit of work's transaction: it is committed

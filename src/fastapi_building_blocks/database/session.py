@@ -50,6 +50,10 @@ class DatabaseSession(ABC):
     """What a repository needs: connections to run statements on, and the dialect."""
 
     dialect: Dialect
+    #: `statement()` commits its statement by itself, and `transaction()` commits on
+    #: exit: a lost reply there leaves the outcome unknown (False in a unit of work,
+    #: whose own COMMIT is where that happens).
+    commits_its_writes: bool = True
 
     @property
     @abstractmethod

@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from ..dialects import Diagnosis, Dialect, Failure
 from ..errors import (
     CheckViolationError,
+    CommitOutcomeUnknownError,
     ConcurrencyError,
     ConflictError,
     ConstraintViolationError,
@@ -37,6 +38,26 @@ _VALUE_ERRORS = (ValueError, OverflowError, UnicodeError, TypeError)
 #: elsewhere and stay): after ": " (`for type uuid: "x"`), "entry " (MySQL's duplicate
 #: entry), "=", and PostgreSQL's `Key (email)=(x)` details.
 _LITERALS = re.compile(r"""(?:(?<=: )|(?<=entry )|(?<==))("[^"]*"|'[^']*')|\([^)]*\)=\([^)]*\)""")
+
+
+def lost_outcome(
+    error: BaseException, translated: BaseException, where: str
+) -> CommitOutcomeUnknownError | None:
+    """What a write that commits by itself (a lone statement in autocommit, a COMMIT)
+    raises when its reply was lost: the connection went, or the client stopped waiting
+    for the answer. The server may have done the write, so the caller must not hear
+    that it failed; None for every other error (the server refused it, or cancelled it
+    at its own statement timeout: then nothing was stored)."""
+    client_gave_up = isinstance(error, TimeoutError) and not isinstance(error, sa_exc.TimeoutError)
+    server_cancelled = isinstance(translated, StatementTimeoutError) and not client_gave_up
+    if client_gave_up or (
+        isinstance(translated, DatabaseUnavailableError) and not server_cancelled
+    ):
+        return CommitOutcomeUnknownError(
+            f"{where}: the answer to the write was lost: it may or may not be stored; "
+            "read it back before writing again"
+        )
+    return None
 
 
 def translate_error(

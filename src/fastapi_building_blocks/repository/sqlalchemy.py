@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import Executable
 
 from ..database import DatabaseSession, translate_error
 from ..database.executor import Executor, Prepared, dicts
+from ..database.translate import lost_outcome
 from ..dialects import Conflict
 from ..errors import UniqueViolationError
 from . import sql_conditions
@@ -85,7 +86,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         """A connection for one write or a transaction; driver errors translated."""
         session = self.session
         context = session.statement() if purpose == "write" else session.transaction()
-        return _TranslatingConnection(context, self)
+        return _TranslatingConnection(context, self, purpose, session.commits_its_writes)
 
     async def _read(
         self, run: Callable[[AsyncConnection], Awaitable[T]], *, on_primary: bool = False
@@ -426,16 +427,27 @@ def _same_columns(rows: builtins.list[dict[str, Any]]) -> Iterator[builtins.list
 class _TranslatingConnection:
     """Enters a session's connection context; driver errors leave it as package errors.
 
+    Where the write commits by itself (a lone statement outside a unit of work; a
+    transaction's COMMIT on exit), a reply lost after it was sent is a
+    CommitOutcomeUnknownError: the server may have stored it. Failing before that
+    (checking a connection out) or inside a transaction still open stays what it is.
+
     A class rather than a generator-based context manager: it runs on every call.
     """
 
-    __slots__ = ("_context", "_repository")
+    __slots__ = ("_commits", "_context", "_purpose", "_repository")
 
     def __init__(
-        self, context: AbstractAsyncContextManager[AsyncConnection], repository: Any
+        self,
+        context: AbstractAsyncContextManager[AsyncConnection],
+        repository: Any,
+        purpose: Purpose,
+        commits: bool,
     ) -> None:
         self._context = context
         self._repository = repository
+        self._purpose = purpose
+        self._commits = commits
 
     async def __aenter__(self) -> AsyncConnection:
         try:
@@ -451,15 +463,20 @@ class _TranslatingConnection:
     ) -> None:
         try:
             await self._context.__aexit__(exc_type, exc, traceback)
-        except Exception as error:
-            raise self._translated(error) from error
+        except Exception as error:  # a transaction's COMMIT, when the body succeeded
+            raise self._translated(error, committed=exc is None) from error
         if isinstance(exc, Exception):
-            translated = self._translated(exc)
+            translated = self._translated(exc, committed=self._purpose == "write")
             if translated is not exc:
                 raise translated from exc
 
-    def _translated(self, error: Exception) -> Exception:
-        return _translated(error, self._repository)
+    def _translated(self, error: Exception, *, committed: bool = False) -> Exception:
+        translated = _translated(error, self._repository)
+        if committed and self._commits:
+            lost = lost_outcome(error, translated, self._repository.table.name)
+            if lost is not None:
+                return lost
+        return translated
 
 
 def _translated(error: Exception, repository: Any) -> Exception:
