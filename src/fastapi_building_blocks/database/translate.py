@@ -48,11 +48,11 @@ def lost_outcome(
     for the answer. The server may have done the write, so the caller must not hear
     that it failed; None for every other error (the server refused it, or cancelled it
     at its own statement timeout: then nothing was stored)."""
-    client_gave_up = isinstance(error, TimeoutError) and not isinstance(error, sa_exc.TimeoutError)
-    server_cancelled = isinstance(translated, StatementTimeoutError) and not client_gave_up
-    if client_gave_up or (
-        isinstance(translated, DatabaseUnavailableError) and not server_cancelled
-    ):
+    client_gave_up = isinstance(error, TimeoutError)  # the server's cancel is a driver error
+    connection_lost = isinstance(translated, DatabaseUnavailableError) and not isinstance(
+        translated, StatementTimeoutError
+    )
+    if client_gave_up or connection_lost:
         return CommitOutcomeUnknownError(
             f"{where}: the answer to the write was lost: it may or may not be stored; "
             "read it back before writing again"

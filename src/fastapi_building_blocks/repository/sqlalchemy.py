@@ -435,7 +435,7 @@ class _TranslatingConnection:
     A class rather than a generator-based context manager: it runs on every call.
     """
 
-    __slots__ = ("_commits", "_context", "_purpose", "_repository")
+    __slots__ = ("_body_commits", "_context", "_exit_commits", "_repository")
 
     def __init__(
         self,
@@ -446,8 +446,8 @@ class _TranslatingConnection:
     ) -> None:
         self._context = context
         self._repository = repository
-        self._purpose = purpose
-        self._commits = commits
+        self._body_commits = commits and purpose == "write"  # the lone statement itself
+        self._exit_commits = commits  # a transaction's COMMIT on a clean exit
 
     async def __aenter__(self) -> AsyncConnection:
         try:
@@ -464,15 +464,15 @@ class _TranslatingConnection:
         try:
             await self._context.__aexit__(exc_type, exc, traceback)
         except Exception as error:  # a transaction's COMMIT, when the body succeeded
-            raise self._translated(error, committed=exc is None) from error
+            raise self._translated(error, committed=self._exit_commits and exc is None) from error
         if isinstance(exc, Exception):
-            translated = self._translated(exc, committed=self._purpose == "write")
+            translated = self._translated(exc, committed=self._body_commits)
             if translated is not exc:
                 raise translated from exc
 
     def _translated(self, error: Exception, *, committed: bool = False) -> Exception:
         translated = _translated(error, self._repository)
-        if committed and self._commits:
+        if committed:
             lost = lost_outcome(error, translated, self._repository.table.name)
             if lost is not None:
                 return lost
