@@ -103,6 +103,8 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         self.session = session
         self.dialect = session.dialect
         self._connection: AsyncConnection | None = None
+        #: The session's executor, chosen once per checkout (see `executor`).
+        self._executor: Executor | None = None
         self._entered = False
         self._observation = ExitStack()
         #: Published events' rows not sent yet: they go with the next statement, or with
@@ -123,8 +125,15 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
 
     @property
     def executor(self) -> Executor:
-        """The session's choice, run inside this unit of work's transaction."""
-        return self.session.executor_in_transaction
+        """The session's choice, run inside this unit of work's transaction.
+
+        Chosen once per checkout, not per statement: instrumentation switched on while a
+        transaction is open applies from the next one.
+        """
+        executor = self._executor
+        if executor is None:
+            executor = self._executor = self.session.executor_in_transaction
+        return executor
 
     @property
     def server(self) -> tuple[str | None, int | None]:
@@ -163,7 +172,8 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         try:
             connection = await self.session.checkout()
             if not self.dialect.pipelines_begin:  # there the first statement begins
-                await begin_or_release(connection)
+                # Begun here, on the driver too, so that no statement checks again.
+                await begin_or_release(connection, self.dialect)
         except Exception as error:
             raise (translate_error(error, self.dialect, None) or error) from error
         self._connection = connection
@@ -173,6 +183,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         """Roll back whatever is open and return the connection to the pool. Detached
         first: a cancelled request's exit running meanwhile finds nothing to close."""
         connection, self._connection = self._connection, None
+        self._executor = None
         if connection is None:
             return
         try:
@@ -215,7 +226,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
             if await self._committing(step, table):
                 self._unsent.clear()
                 return True
-        async with self._connection_in_use():
+        async with _InUse(self):
             pass  # sends the rows
         return False
 
@@ -266,7 +277,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: an error inside undoes only the work inside."""
-        async with self._connection_in_use() as connection:  # sends what came before
+        async with _InUse(self) as connection:  # sends what came before
             nested = await connection.begin_nested()
         try:
             yield
@@ -286,27 +297,60 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
 
     # -- DatabaseSession: every statement runs on the one connection ---------------------
 
-    @asynccontextmanager
-    async def _connection_in_use(self) -> AsyncIterator[AsyncConnection]:
+    async def _connection_for_statement(self) -> AsyncConnection:
+        """The transaction's connection, with the unsent outbox rows sent first."""
         self._require_entered()
         self.check_usable()
-        connection = await self._held()
-        try:
-            if self._unsent:
+        connection = self._connection or await self._held()
+        if self._unsent:
+            try:
                 await self._send_unsent(connection)
-            yield connection
+            except Exception as error:
+                self.fail(error)
+                raise
+        return connection
+
+    async def read(
+        self, run: Callable[[AsyncConnection], Awaitable[T]], *, on_primary: bool = False
+    ) -> T:
+        """`run` on the transaction's connection (the primary's: replicas lag behind it)."""
+        connection = await self._connection_for_statement()
+        try:
+            return await run(connection)
         except Exception as error:
             self.fail(error)
             raise
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self._connection_in_use()
+        return _InUse(self)
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self._connection_in_use()
+        return _InUse(self)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self._connection_in_use()
+        return _InUse(self)
+
+
+class _InUse:
+    """The unit of work's connection for one statement; a failure inside fails the unit of
+    work. A class rather than a generator-based context manager: it runs on every call."""
+
+    __slots__ = ("_unit_of_work",)
+
+    def __init__(self, unit_of_work: UnitOfWork) -> None:
+        self._unit_of_work = unit_of_work
+
+    async def __aenter__(self) -> AsyncConnection:
+        return await self._unit_of_work._connection_for_statement()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, Exception):
+            self._unit_of_work.fail(exc)
 
 
 async def _roll_back_quietly(connection: AsyncConnection) -> None:

@@ -358,3 +358,25 @@ async def test_a_refused_begin_with_a_refused_statement_reports_the_failure(
 
     assert not isinstance(refused.value, CommitOutcomeUnknownError)
     assert [parent.label for parent in await parents.list()] == ["exists"]
+
+
+async def test_a_listener_registered_in_a_unit_of_work_sees_its_statements_after_the_commit(
+    session: SQLAlchemySession,
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split()[0])
+
+    async with UnitOfWork(session) as uow:
+        in_work = SQLParents(uow)
+        await in_work.create(Parent(label="before the listener"))
+        event.listen(session.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            await uow.commit()  # the executor is chosen again with the next transaction
+            await in_work.create(Parent(label="after the commit"))
+            await uow.commit()
+        finally:
+            event.remove(session.engine.sync_engine, "before_cursor_execute", record)
+
+    assert "INSERT" in statements

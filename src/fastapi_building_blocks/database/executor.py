@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Result
@@ -24,6 +24,7 @@ from sqlalchemy.sql import ClauseElement
 
 from ..dialects import Dialect
 from ..dialects.driver_path import DriverPath, DriverStatement, owe_begin
+from ..records import Getter, Records
 
 Row = Mapping[Any, Any]
 
@@ -32,7 +33,7 @@ class Prepared(ABC):
     """One statement, ready to run on any connection of its session."""
 
     @abstractmethod
-    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Row]:
         """Every row it returns (a SELECT, or a write with RETURNING)."""
 
     async def row(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
@@ -51,13 +52,15 @@ class Prepared(ABC):
 class CoreStatement(Prepared):
     """A statement run by SQLAlchemy's `execute`."""
 
-    __slots__ = ("statement",)
+    __slots__ = ("_getters", "statement")
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
+        self._getters: dict[tuple[str, ...], Getter] = {}
 
-    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
-        return dicts(await connection.execute(self.statement, params))  # type: ignore[call-overload]
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Row]:
+        result = await connection.execute(self.statement, params)  # type: ignore[call-overload]
+        return Records(tuple(result.keys()), result.all(), self._getters)
 
     async def write(self, connection: AsyncConnection, params: Mapping[str, Any]) -> int:
         result = await connection.execute(self.statement, params)  # type: ignore[call-overload]
@@ -75,8 +78,8 @@ class DriverPrepared(Prepared):
     def __init__(self, statement: DriverStatement, path: DriverPath, core: CoreStatement) -> None:
         self._statement, self._path, self._core = statement, path, core
 
-    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
-        return list(await self._path.fetch_all(connection, self._statement, params))
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Row]:
+        return await self._path.fetch_all(connection, self._statement, params)
 
     async def row(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
         return await self._path.fetch_one(connection, self._statement, params)
@@ -135,37 +138,43 @@ class DriverExecutor(Executor):
         return DriverPrepared(compiled, self._path, core) if compiled.complete else core
 
 
-class InTransaction(Prepared):
-    """A driver statement run inside its connection's SQLAlchemy transaction.
+class BeginsTransaction(Prepared):
+    """A driver statement that may be its transaction's first, where the BEGIN travels
+    with it (`Dialect.pipelines_begin`, MySQL / MariaDB).
 
     SQLAlchemy begins transactions lazily, on its own next statement; a statement sent to
-    the driver directly would run outside. So the transaction is begun first: SQLAlchemy's
-    (which sends BEGIN where the engine does) and the driver's (asyncpg's, see
-    `Dialect.begin_on_driver`).
+    the driver directly would run outside. So where no transaction is open yet, this one
+    is begun in SQLAlchemy and its BEGIN left owed to the statement (`owe_begin`). Other
+    dialects need no check per statement: the unit of work begins its transaction, on the
+    driver too, when it takes its connection (`session.begin_or_release`).
     """
 
-    __slots__ = ("_begin", "_inner")
+    __slots__ = ("_inner",)
 
-    def __init__(
-        self, inner: Prepared, begin: Callable[[AsyncConnection], Awaitable[None]]
-    ) -> None:
-        self._inner, self._begin = inner, begin
+    def __init__(self, inner: Prepared) -> None:
+        self._inner = inner
 
-    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
-        await self._begin(connection)
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Row]:
+        await _begin_owed(connection)
         return await self._inner.rows(connection, params)
 
     async def row(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Row | None:
-        await self._begin(connection)
+        await _begin_owed(connection)
         return await self._inner.row(connection, params)
 
     async def write(self, connection: AsyncConnection, params: Mapping[str, Any]) -> int:
-        await self._begin(connection)
+        await _begin_owed(connection)
         return await self._inner.write(connection, params)
 
     async def write_many(self, connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        await self._begin(connection)
+        await _begin_owed(connection)
         await self._inner.write_many(connection, rows)
+
+
+async def _begin_owed(connection: AsyncConnection) -> None:
+    if not connection.in_transaction():
+        owe_begin(connection)  # the driver statement next carries it
+        await connection.begin()  # sends nothing: the engine's begin event sees the debt
 
 
 class TransactionalExecutor(Executor):
@@ -183,16 +192,9 @@ class TransactionalExecutor(Executor):
 
     def prepare(self, statement: ClauseElement, supplied: Collection[str]) -> Prepared:
         prepared = self._driver.prepare(statement, supplied)
-        if isinstance(prepared, DriverPrepared):
-            return InTransaction(prepared, self._begin)
-        return prepared  # SQLAlchemy's execute begins the transaction itself
-
-    async def _begin(self, connection: AsyncConnection) -> None:
-        if not connection.in_transaction():
-            if self._dialect.pipelines_begin:  # the driver statement next carries it
-                owe_begin(connection)
-            await connection.begin()  # the engine sends BEGIN where it does (SQLite, MySQL)
-        await self._dialect.begin_on_driver(connection)
+        if self._dialect.pipelines_begin and isinstance(prepared, DriverPrepared):
+            return BeginsTransaction(prepared)
+        return prepared  # begun with the unit of work's checkout, or by SQLAlchemy's execute
 
 
 #: The one SQLAlchemy executor: it holds no state.
@@ -200,6 +202,10 @@ CORE = CoreExecutor()
 
 
 def dicts(result: Result[Any]) -> builtins.list[Row]:
-    """Rows as plain dicts: building entities from them costs a quarter of `row._mapping`."""
+    """Rows as plain dicts: building entities from them costs a quarter of `row._mapping`.
+
+    Each row has the result's keys, so zip is not given `strict` (a keyword argument
+    takes it off CPython's fast call path: a third of the cost of making the dicts).
+    """
     keys = builtins.list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    return [dict(zip(keys, row)) for row in result]  # noqa: B905

@@ -509,12 +509,13 @@ class SQLAlchemySession(DatabaseSession):
             self.pending_requests -= 1
 
 
-async def begin_or_release(connection: AsyncConnection) -> None:
-    """BEGIN on a connection just checked out; if BEGIN fails (SQLite's write lock not free
-    in time, a connection that died) the connection goes back to the pool, or it would be
-    lost to it."""
+async def begin_or_release(connection: AsyncConnection, dialect: Dialect) -> None:
+    """BEGIN on a connection just checked out, on the driver as well as in SQLAlchemy; if
+    BEGIN fails (SQLite's write lock not free in time, a connection that died) the
+    connection goes back to the pool, or it would be lost to it."""
     try:
         await connection.begin()
+        await dialect.begin_on_driver(connection)
     except BaseException:
         await connection.close()
         raise
@@ -559,7 +560,7 @@ class _Checkout:
         finally:
             session.pending_requests -= 1
         if self._begin:
-            await begin_or_release(connection)
+            await begin_or_release(connection, session.dialect)
         self._connection = connection
         return connection
 

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ..records import Getter, Records
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -38,7 +40,9 @@ class DriverStatement:
     __slots__ = (
         "_constants",
         "_dialect",
+        "_getters",
         "_parameters",
+        "_result_positions",
         "_result_processors",
         "_types",
         "columns",
@@ -77,6 +81,8 @@ class DriverStatement:
         self._dialect = dialect
         #: Only the columns that need converting; the others pass as the driver made them.
         self._result_processors: tuple[tuple[str, Callable[[Any], Any]], ...] | None = None
+        self._result_positions: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        self._getters: dict[tuple[str, ...], Getter] = {}
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         """The positional arguments, each converted as SQLAlchemy would bind it."""
@@ -102,29 +108,36 @@ class DriverStatement:
             type_.dialect_impl(dialect).result_processor(dialect, driver_type)
             for type_, driver_type in zip(self._types, driver_types, strict=True)
         )
-        self._result_processors = tuple(
-            (name, process)
-            for name, process in zip(self.columns, processors, strict=True)
+        converted = [
+            (position, name, process)
+            for position, (name, process) in enumerate(zip(self.columns, processors, strict=True))
             if process is not None
-        )
+        ]
+        self._result_positions = tuple((position, process) for position, _, process in converted)
+        self._result_processors = tuple((name, process) for _, name, process in converted)
 
-    def rows(self, records: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        """Driver rows as the repository's mappings, each value converted as SQLAlchemy would.
+    def rows(self, records: Sequence[Sequence[Any]]) -> Records:
+        """Driver rows as the repository's rows, each value converted as SQLAlchemy would.
 
         Column by column, as `positional_rows` converts: a loop per column that needs
-        converting, none per value that does not. Each record has the statement's columns
-        (both come from it), so zip needs no strict check: on a page of 50 rows that check
-        alone costs a sixth of the conversion.
+        converting, none per value that does not; records that need none are kept as
+        the driver made them.
         """
-        columns = self.columns
-        rows = [dict(zip(columns, record, strict=False)) for record in records]
-        for name, process in self._result_processors or ():
-            for row in rows:
-                row[name] = process(row[name])
-        return rows
+        if self._result_processors:
+            converted = [list(record) for record in records]
+            for position, process in self._result_positions:
+                for values in converted:
+                    values[position] = process(values[position])
+            records = converted
+        return Records(self.columns, records, self._getters)
 
     def row(self, record: Sequence[Any]) -> dict[str, Any]:
-        return self.rows((record,))[0]
+        # zip is given no `strict`: a keyword takes it off CPython's fast call path (a
+        # third of the cost of making the dict), and both come from the statement.
+        row = dict(zip(self.columns, record))  # noqa: B905
+        for name, process in self._result_processors or ():
+            row[name] = process(row[name])
+        return row
 
 
 class DriverPath(ABC):
@@ -141,7 +154,7 @@ class DriverPath(ABC):
         connection: AsyncConnection,
         statement: DriverStatement,
         values: Mapping[str, Any],
-    ) -> dict[str, Any] | None:
+    ) -> Mapping[str, Any] | None:
         """The first row `statement` returns (a SELECT or a RETURNING), or None.
 
         By-key statements return one row at most, so reading them all costs nothing;
@@ -153,7 +166,7 @@ class DriverPath(ABC):
     @abstractmethod
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> Records:
         """Every row a SELECT returns."""
 
     @abstractmethod

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
+from ..records import Records
 from .base import Conflict, Diagnosis, Dialect, EngineOptions, Failure, first_match, quoted_names
 from .driver_path import (
     DriverPath,
@@ -261,7 +262,7 @@ class AiomysqlPath(DriverPath):
 
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> Records:
         driver = driver_connection(connection)
         arguments = statement.arguments(values)
         try:

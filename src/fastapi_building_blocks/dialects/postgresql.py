@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import await_
 
+from ..records import Records
 from .base import (
     Conflict,
     Diagnosis,
@@ -332,13 +333,13 @@ class AsyncpgPath(DriverPath):
 
     async def fetch_one(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> Mapping[str, Any] | None:
         record = await self._run(connection, statement, values, "fetchrow")
         return None if record is None else statement.row(record)
 
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> Records:
         return statement.rows(await self._run(connection, statement, values, "fetch"))
 
     async def _run(

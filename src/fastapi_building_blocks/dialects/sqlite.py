@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeEngine
 
+from ..records import Records
 from .base import (
     Conflict,
     Diagnosis,
@@ -128,7 +129,7 @@ class AiosqlitePath(DriverPath):
 
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> Records:
         if not statement.knows_result_types:  # SQLite reports no column types
             statement.learn_result_types([None] * len(statement.columns))
         driver = driver_connection(connection)

@@ -38,6 +38,7 @@ from ..errors import (
     RepositoryError,
 )
 from ..operations import any_active, observing, shared_operation
+from ..records import Records
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import Checked, QueryPolicy
@@ -116,13 +117,20 @@ def _positional_builder(
     ):
         return None
     # A partial, not a function: stored on the class, it must not bind to the instance.
-    return functools.partial(_built_positionally, entity_type, operator.itemgetter(*names))
+    return functools.partial(
+        _built_positionally, entity_type, tuple(names), operator.itemgetter(*names)
+    )
 
 
 def _built_positionally(
-    entity_type: type, arguments: Callable[[Any], tuple[Any, ...]], rows: Iterable[Any]
+    entity_type: type,
+    names: tuple[str, ...],
+    arguments: Callable[[Any], tuple[Any, ...]],
+    rows: Iterable[Any],
 ) -> builtins.list[Any]:
-    return builtins.list(itertools.starmap(entity_type, map(arguments, rows)))
+    # The driver's rows are read by position, never made into dicts (see `records`).
+    values = rows.values_of(names) if isinstance(rows, Records) else map(arguments, rows)
+    return builtins.list(itertools.starmap(entity_type, values))
 
 
 class Repository(ABC, Generic[E, K]):
@@ -491,7 +499,7 @@ class Repository(ABC, Generic[E, K]):
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
-    ) -> builtins.list[Mapping[Any, Any]]:
+    ) -> Sequence[Mapping[Any, Any]]:
         """Rows matching `filters`, in `sort` order, past the keyset position `after`."""
 
     @abstractmethod
@@ -499,7 +507,7 @@ class Repository(ABC, Generic[E, K]):
 
     async def _count_and_fetch(
         self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
-    ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
+    ) -> tuple[int, Sequence[Mapping[Any, Any]]]:
         """The total and one page of rows; a backend may do both on one connection."""
         total = await self._count(filters)
         return total, await self._fetch_rows(filters, sort, limit, offset, None)

@@ -225,17 +225,17 @@ class SQLAlchemyRepository(Repository[E, K]):
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
-    ) -> builtins.list[Mapping[Any, Any]]:
+    ) -> Sequence[Mapping[Any, Any]]:
         prepared, params = self._select(filters, sort, limit, offset, after)
         return await self._read(lambda connection: prepared.rows(connection, params))
 
     async def _count_and_fetch(
         self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
-    ) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
+    ) -> tuple[int, Sequence[Mapping[Any, Any]]]:
         page, page_params = self._select(filters, sort, limit, offset, None)
         count, count_params = self._count_statement(filters)
 
-        async def run(connection: AsyncConnection) -> tuple[int, builtins.list[Mapping[Any, Any]]]:
+        async def run(connection: AsyncConnection) -> tuple[int, Sequence[Mapping[Any, Any]]]:
             total = await count.row(connection, count_params)
             return _first_value(total), await page.rows(connection, page_params)
 
