@@ -6,7 +6,8 @@ managed columns are proven there; these tests prove the path is taken, and when 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,9 @@ async def test_a_key_generated_by_the_database_comes_back_through_returning(
     assert sqlalchemy_executions == []
 
 
-async def test_anything_listening_to_statements_sees_every_one(
-    session: SQLAlchemySession,
-) -> None:
+@contextmanager
+def statements_seen(session: SQLAlchemySession) -> Iterator[list[str]]:
+    """The first word of each statement SQLAlchemy's `before_cursor_execute` sees."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -120,14 +121,21 @@ async def test_anything_listening_to_statements_sees_every_one(
 
     event.listen(session.engine.sync_engine, "before_cursor_execute", record)
     try:
+        yield statements
+    finally:
+        event.remove(session.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_anything_listening_to_statements_sees_every_one(
+    session: SQLAlchemySession,
+) -> None:
+    with statements_seen(session) as statements:
         assert session.driver_path is None
         things = SQLThings(session)
         thing = await things.create(make_thing(2))
         await things.get(thing.id)
         await things.update(replace(thing, score=7))
         await things.delete(thing.id)
-    finally:
-        event.remove(session.engine.sync_engine, "before_cursor_execute", record)
 
     assert statements == ["INSERT", "SELECT", "UPDATE", "DELETE"]
     assert session.driver_path is not None  # the listener gone, the path is back
@@ -363,20 +371,12 @@ async def test_a_refused_begin_with_a_refused_statement_reports_the_failure(
 async def test_a_listener_registered_in_a_unit_of_work_sees_its_statements_after_the_commit(
     session: SQLAlchemySession,
 ) -> None:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement.split()[0])
-
     async with UnitOfWork(session) as uow:
         in_work = SQLParents(uow)
         await in_work.create(Parent(label="before the listener"))
-        event.listen(session.engine.sync_engine, "before_cursor_execute", record)
-        try:
+        with statements_seen(session) as statements:
             await uow.commit()  # the executor is chosen again with the next transaction
             await in_work.create(Parent(label="after the commit"))
             await uow.commit()
-        finally:
-            event.remove(session.engine.sync_engine, "before_cursor_execute", record)
 
     assert "INSERT" in statements
