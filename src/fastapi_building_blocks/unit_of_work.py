@@ -301,7 +301,9 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
         """The transaction's connection, with the unsent outbox rows sent first."""
         self._require_entered()
         self.check_usable()
-        connection = self._connection or await self._held()
+        connection = self._connection
+        if connection is None:
+            connection = await self._held()
         if self._unsent:
             try:
                 await self._send_unsent(connection)
