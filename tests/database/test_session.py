@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
 from fastapi_building_blocks import (
@@ -521,3 +522,24 @@ async def test_a_postgresql_connection_used_after_it_closed_is_unavailable_not_r
     translated = translate_error(raised.value, session.dialect, None)
 
     assert isinstance(translated, DatabaseUnavailableError)
+
+
+async def transaction_open_after_a_statement(connection: AsyncConnection) -> bool:
+    """Whether the server holds a transaction open after one statement through SQLAlchemy
+    (the status it sends with every ReadyForQuery, which asyncpg reports)."""
+    await connection.execute(text("SELECT 1"))
+    return bool(driver_connection(connection).is_in_transaction())
+
+
+async def test_on_postgresql_lone_statements_run_in_autocommit_and_units_of_work_do_not() -> None:
+    async with SQLAlchemySession(POSTGRESQL_URL, pool_size=1, max_overflow=0) as session:
+        async with session.connection() as connection:  # one pooled connection for all
+            read = await transaction_open_after_a_statement(connection)
+        async with UnitOfWork(session) as uow:
+            async with uow.connection() as connection:
+                in_unit_of_work = await transaction_open_after_a_statement(connection)
+            await uow.commit()
+        async with session.statement() as connection:
+            write = await transaction_open_after_a_statement(connection)
+
+    assert [read, in_unit_of_work, write] == [False, True, False]

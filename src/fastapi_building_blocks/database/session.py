@@ -23,7 +23,13 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, PoolResetState, StaticPool
 
-from ..dialects import DEFAULT_ENGINE_OPTIONS, Dialect, EngineOptions, dialect_named
+from ..dialects import (
+    DEFAULT_ENGINE_OPTIONS,
+    DRIVER_AUTOCOMMIT,
+    Dialect,
+    EngineOptions,
+    dialect_named,
+)
 from ..dialects.driver_path import BEGIN_OWED, DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
@@ -265,6 +271,16 @@ class SQLAlchemySession(DatabaseSession):
         @event.listens_for(sync_engine, "connect")
         def tune(dbapi_connection: Any, _record: Any) -> None:
             dialect.on_connect(dbapi_connection, options)
+
+        if DRIVER_AUTOCOMMIT in (dialect.single_statement_options or {}):
+            # Every checkout says which it is, so none inherits the last one's mode.
+
+            @event.listens_for(sync_engine, "engine_connect")
+            def autocommit(connection: Connection) -> None:
+                dialect.set_driver_autocommit(
+                    connection.connection.dbapi_connection,
+                    bool(connection.get_execution_options().get(DRIVER_AUTOCOMMIT)),
+                )
 
         if ping:  # pessimistic disconnect handling, as SQLAlchemy documents it
             # A connection returned moments ago is not pinged again (HikariCP does the

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ..errors import ConfigurationError
-from .base import DEFAULT_ENGINE_OPTIONS, Conflict, Diagnosis, Dialect, EngineOptions, Failure
+from .base import (
+    DEFAULT_ENGINE_OPTIONS,
+    DRIVER_AUTOCOMMIT,
+    Conflict,
+    Diagnosis,
+    Dialect,
+    EngineOptions,
+    Failure,
+)
 from .mssql import MSSQLDialect
 from .mysql import MariaDBDialect, MySQLDialect
 from .postgresql import PostgreSQLDialect
@@ -34,6 +42,7 @@ def dialect_named(name: str) -> Dialect:
 
 __all__ = [
     "DEFAULT_ENGINE_OPTIONS",
+    "DRIVER_AUTOCOMMIT",
     "Conflict",
     "Diagnosis",
     "Dialect",

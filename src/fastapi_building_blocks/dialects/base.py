@@ -93,6 +93,11 @@ class EngineOptions:
 DEFAULT_ENGINE_OPTIONS = EngineOptions()
 
 
+#: An execution option (see `Dialect.single_statement_options`): the connections of an
+#: engine view that carries it run in the driver's autocommit, the others do not.
+DRIVER_AUTOCOMMIT = "fastapi_building_blocks_driver_autocommit"
+
+
 class Dialect:
     """Defaults shared by the dialects; a subclass overrides what its database does otherwise."""
 
@@ -103,7 +108,8 @@ class Dialect:
     extra: ClassVar[str]
     #: Execution options that run one statement without BEGIN/COMMIT (it is atomic by
     #: itself). A dialect that begins transactions itself needs none: the session then
-    #: just skips its BEGIN.
+    #: just skips its BEGIN. With `DRIVER_AUTOCOMMIT` among them, the session switches the
+    #: driver's autocommit through `set_driver_autocommit` at every checkout.
     single_statement_options: ClassVar[Mapping[str, Any] | None] = None
     #: The driver runs in autocommit and the engine emits BEGIN for transactions, so
     #: statements outside one cost no BEGIN/COMMIT round trips.
@@ -192,6 +198,11 @@ class Dialect:
     def ping(self, dbapi_connection: Any) -> bool:
         """Check a pooled connection in one round trip; False leaves it to SQLAlchemy."""
         return False
+
+    def set_driver_autocommit(self, dbapi_connection: Any, autocommit: bool) -> None:
+        """Put a connection just checked out in (or out of) the driver's autocommit;
+        asked only where `single_statement_options` name `DRIVER_AUTOCOMMIT`."""
+        raise NotImplementedError(f"{self.name} has no driver autocommit to switch")
 
     def needs_reset(self, dbapi_connection: Any, transaction_ended: bool) -> bool:
         """Whether a connection coming back to the pool needs its ROLLBACK.

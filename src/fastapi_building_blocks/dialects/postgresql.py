@@ -20,6 +20,7 @@ from sqlalchemy.util import await_
 
 from ..records import Records
 from .base import (
+    DRIVER_AUTOCOMMIT,
     Conflict,
     Diagnosis,
     Dialect,
@@ -83,7 +84,15 @@ class PostgreSQLDialect(Dialect):
     extra = "postgres"
     nulls_sort_first = False
     #: asyncpg's autocommit is a flag on SQLAlchemy's adapter: no round trip to switch.
-    single_statement_options = MappingProxyType({"isolation_level": "AUTOCOMMIT"})
+    #: Switched directly (`set_driver_autocommit`), not as SQLAlchemy's `isolation_level`
+    #: option: its characteristics machinery sets and resets the level on every checkout,
+    #: 25 µs a single-statement call (measured: a checkout and return 140 -> 115 µs).
+    single_statement_options = MappingProxyType({DRIVER_AUTOCOMMIT: True})
+
+    def set_driver_autocommit(self, dbapi_connection: Any, autocommit: bool) -> None:
+        # The adapter's own property: "autocommit" as its isolation level, or back to
+        # the level it was given; the adapter then sends no BEGIN of its own.
+        dbapi_connection.autocommit = autocommit
 
     async def write_position(self, connection: AsyncConnection) -> str | None:
         return str((await connection.exec_driver_sql(_WRITE_POSITION)).scalar())
