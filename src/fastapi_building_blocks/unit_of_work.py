@@ -226,8 +226,7 @@ class UnitOfWork(_Lifecycle, DatabaseSession):
             if await self._committing(step, table):
                 self._unsent.clear()
                 return True
-        async with _InUse(self):
-            pass  # sends the rows
+        await self._connection_for_statement()  # sends the rows
         return False
 
     async def _committing(self, step: Awaitable[T], table: Table | None) -> T:

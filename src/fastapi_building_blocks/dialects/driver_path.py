@@ -43,7 +43,6 @@ class DriverStatement:
         "_getters",
         "_parameters",
         "_result_positions",
-        "_result_processors",
         "_types",
         "columns",
         "complete",
@@ -79,9 +78,9 @@ class DriverStatement:
         self.columns = tuple(column.key for column in returned)
         self._types = tuple(column.type for column in returned)
         self._dialect = dialect
-        #: Only the columns that need converting; the others pass as the driver made them.
-        self._result_processors: tuple[tuple[str, Callable[[Any], Any]], ...] | None = None
-        self._result_positions: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        #: Only the columns that need converting, by position; the others pass as the
+        #: driver made them. None until the driver's column types are known.
+        self._result_positions: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
         self._getters: dict[tuple[str, ...], Getter] = {}
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
@@ -99,7 +98,7 @@ class DriverStatement:
 
     @property
     def knows_result_types(self) -> bool:
-        return self._result_processors is not None
+        return self._result_positions is not None
 
     def learn_result_types(self, driver_types: Sequence[Any]) -> None:
         """Result processors need the driver's type of each column, known once prepared."""
@@ -108,13 +107,11 @@ class DriverStatement:
             type_.dialect_impl(dialect).result_processor(dialect, driver_type)
             for type_, driver_type in zip(self._types, driver_types, strict=True)
         )
-        converted = [
-            (position, name, process)
-            for position, (name, process) in enumerate(zip(self.columns, processors, strict=True))
+        self._result_positions = tuple(
+            (position, process)
+            for position, process in enumerate(processors)
             if process is not None
-        ]
-        self._result_positions = tuple((position, process) for position, _, process in converted)
-        self._result_processors = tuple((name, process) for _, name, process in converted)
+        )
 
     def rows(self, records: Sequence[Sequence[Any]]) -> Records:
         """Driver rows as the repository's rows, each value converted as SQLAlchemy would.
@@ -123,7 +120,7 @@ class DriverStatement:
         converting, none per value that does not; records that need none are kept as
         the driver made them.
         """
-        if self._result_processors:
+        if self._result_positions:
             converted = [list(record) for record in records]
             for position, process in self._result_positions:
                 for values in converted:
@@ -134,9 +131,10 @@ class DriverStatement:
     def row(self, record: Sequence[Any]) -> dict[str, Any]:
         # zip is given no `strict`: a keyword takes it off CPython's fast call path (a
         # third of the cost of making the dict), and both come from the statement.
-        row = dict(zip(self.columns, record))  # noqa: B905
-        for name, process in self._result_processors or ():
-            row[name] = process(row[name])
+        columns = self.columns
+        row = dict(zip(columns, record))  # noqa: B905
+        for position, process in self._result_positions or ():
+            row[columns[position]] = process(record[position])
         return row
 
 
