@@ -4,6 +4,8 @@ The network fault a commit cannot survive cleanly: the request reached the serve
 server did the work and answered, and the answer never came back (a middlebox dropped
 the connection). `cut_next_reply()`: the next bytes the server sends are dropped and the
 client's connection is closed, while the server's side stays open until the block ends.
+`stop_answering()`: from then on the server's replies are dropped and every connection
+stays open, as a frozen server's do, until `answer_again()`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ class ReplyCutter:
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
         self._cut = False
+        self._silent = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: list[asyncio.StreamWriter] = []
         self.port = 0
 
     def cut_next_reply(self) -> None:
         self._cut = True
+
+    def stop_answering(self) -> None:
+        self._silent = True
+
+    def answer_again(self) -> None:
+        self._silent = False
 
     async def _relay(
         self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
@@ -40,6 +49,8 @@ class ReplyCutter:
 
         async def downstream() -> None:
             while data := await server_reader.read(65536):
+                if self._silent:
+                    continue
                 if self._cut:
                     self._cut = False
                     client.transport.abort()  # the reply is lost with the connection

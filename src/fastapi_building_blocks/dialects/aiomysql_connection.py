@@ -9,8 +9,9 @@ somewhere inside a reply, and the caller gets TimeoutError (a handshake: aiomysq
 "can't connect" error, as for a server that refused).
 
 Written here because aiomysql has no such option (its `connect_timeout` covers the TCP
-connect alone). The bound is one per command, not per packet: a timer costs a few
-microseconds, and a page of 50 rows is more than 50 packets.
+connect alone). The bound is one per command, not per packet (a page of 50 rows is more
+than 50 packets), and every connection's waits share one timer (`AnswerWatch`) instead
+of arming one per command.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from typing import Any, TypeVar
 import aiomysql
 from pymysql.err import OperationalError
 
+from .answer_watch import AnswerWatch
+
 T = TypeVar("T")
+#: The waits of every connection of the process (each bounded by its own timeout).
+_WATCH = AnswerWatch()
 
 #: MySQL's client error for a server that cannot be reached.
 CANNOT_CONNECT = 2003
@@ -32,12 +37,15 @@ class AnsweringConnection(aiomysql.Connection):  # type: ignore[misc]
     answer_timeout: float
 
     async def _bounded(self, step: Awaitable[T]) -> T:
+        _WATCH.start(self, self.answer_timeout, self._abandon)
         try:
-            async with asyncio.timeout(self.answer_timeout):
-                return await step
-        except TimeoutError:
-            self.close()
+            return await step
+        except Exception as error:
+            if _WATCH.stop(self):
+                raise TimeoutError(f"no answer within {self.answer_timeout:g} s") from error
             raise
+        finally:
+            _WATCH.stop(self)
 
     async def _read_query_result(self, unbuffered: bool = False) -> Any:
         return await self._bounded(super()._read_query_result(unbuffered))
@@ -45,10 +53,20 @@ class AnsweringConnection(aiomysql.Connection):  # type: ignore[misc]
     async def _read_ok_packet(self) -> Any:  # COMMIT, ROLLBACK, ping
         return await self._bounded(super()._read_ok_packet())
 
+    def _abandon(self) -> None:
+        """End a wait the server does not answer: the socket is dropped at once (`close()`
+        would first send what the server is not reading), so the read fails."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self.close()
+
     async def _connect(self) -> None:
+        # Once per connection, and before there is a socket to drop: a timer of its own.
         try:
-            await self._bounded(super()._connect())
+            async with asyncio.timeout(self.answer_timeout):
+                await super()._connect()
         except TimeoutError as error:
+            self.close()
             raise OperationalError(
                 CANNOT_CONNECT, f"no answer within {self.answer_timeout:g}s"
             ) from error

@@ -234,8 +234,11 @@ async def discard_if_lost(connection: AsyncConnection, lost: bool, error: Except
     """After a driver error: a dead connection must not go back to the pool.
 
     SQLAlchemy invalidates it on its own path; here that is ours to do. The error raised
-    is the standard library's, which the package translates to DatabaseUnavailableError.
+    is the standard library's, which the package translates to DatabaseUnavailableError;
+    a TimeoutError (the client stopped waiting, and closed the connection) stays one.
     """
     if lost:
         await connection.invalidate()
+        if isinstance(error, TimeoutError):
+            raise error
         raise ConnectionResetError("the connection to the database was lost") from error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.util import await_
 
 from ..records import Records
+from .answer_watch import AnswerWatch
 from .base import (
     DRIVER_AUTOCOMMIT,
     Conflict,
@@ -334,22 +335,48 @@ def _closed(error: BaseException) -> bool:
 
 
 class AsyncpgPath(DriverPath):
-    """asyncpg prepares each statement once per connection and keeps it (its statement cache).
+    """Each statement prepared once per connection and kept (in the pooled connection's
+    `info`, dropped with it), and each wait for its reply bounded by one `AnswerWatch`
+    instead of a timer per statement.
 
-    The connection is in autocommit (no BEGIN was sent): each statement is its own
-    transaction, as on the normal single-statement path.
+    asyncpg's connection methods take a statement from its own cache, but they arm the
+    `command_timeout` timer on every call; a prepared statement's methods can be told to
+    arm none (`NO_TIMEOUT`, the sentinel asyncpg passes itself where it wants no timer).
+    The bound is the connection's own `command_timeout`, read from asyncpg's private
+    `_config` (asyncpg 0.32); tests/database/test_answer_bound.py fails if either stops
+    working. Outside a transaction the connection
+    is in autocommit (no BEGIN was sent): each statement is its own transaction, as on
+    the normal single-statement path.
     """
+
+    def __init__(self, dialect: SQLAlchemyDialect) -> None:
+        import asyncpg
+        from asyncpg.protocol import NO_TIMEOUT
+
+        super().__init__(dialect)
+        self._watch = AnswerWatch()
+        self._no_timeout = NO_TIMEOUT
+        #: What a prepared statement raises once the table changed under it.
+        self._stale = (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError)
 
     async def fetch_one(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
-        record = await self._run(connection, statement, values, "fetchrow")
+        _, record = await self._run(connection, statement, values, "fetchrow")
         return None if record is None else statement.row(record)
 
     async def fetch_all(
         self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
     ) -> Records:
-        return statement.rows(await self._run(connection, statement, values, "fetch"))
+        _, records = await self._run(connection, statement, values, "fetch")
+        return statement.rows(records)
+
+    async def execute(
+        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
+    ) -> int:
+        prepared, _ = await self._run(connection, statement, values, "fetch")
+        status: str = prepared.get_statusmsg()
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 0", "INSERT 0 1"
 
     async def _run(
         self,
@@ -357,27 +384,66 @@ class AsyncpgPath(DriverPath):
         statement: DriverStatement,
         values: Mapping[str, Any],
         method: str,
-    ) -> Any:
-        driver = driver_connection(connection)
+    ) -> tuple[Any, Any]:
+        """The prepared statement and what its `method` returned."""
+        pooled: Any = connection.sync_connection.connection  # type: ignore[union-attr]
+        driver = pooled.driver_connection
         arguments = statement.arguments(values)
         try:
-            if statement.knows_result_types:
-                return await getattr(driver, method)(statement.sql, *arguments)
-            # once per statement: the column types come with a prepared statement
-            prepared = await driver.prepare(statement.sql)
-            statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
-            return await getattr(prepared, method)(*arguments)
+            prepared = await _prepared(pooled.info, driver, statement)
+            try:
+                return prepared, await self._send(driver, getattr(prepared, method), arguments)
+            except self._stale:
+                # The table changed under the prepared statement: prepared again and sent
+                # again where nothing else was done in its transaction (as asyncpg's
+                # own cache does); inside one the transaction is already aborted.
+                pooled.info[_PREPARED].pop(statement.sql, None)
+                if driver.is_in_transaction():
+                    raise
+                prepared = await _prepared(pooled.info, driver, statement)
+                return prepared, await self._send(driver, getattr(prepared, method), arguments)
         except Exception as error:
             await discard_if_lost(connection, driver.is_closed(), error)
             raise
 
-    async def execute(
-        self, connection: AsyncConnection, statement: DriverStatement, values: Mapping[str, Any]
-    ) -> int:
-        driver = driver_connection(connection)
+    async def _send(
+        self, driver: Any, call: Callable[..., Awaitable[Any]], arguments: list[Any]
+    ) -> Any:
+        # The connection's own bound: a driver path serves every session of its
+        # dialect (statements are cached per repository class), each with its own.
+        bound = driver._config.command_timeout
+        if bound is None:  # no bound was asked for
+            return await call(*arguments)
+        watch = self._watch
+        watch.start(driver, bound, driver.terminate)
         try:
-            status: str = await driver.execute(statement.sql, *statement.arguments(values))
+            return await call(*arguments, timeout=self._no_timeout)
         except Exception as error:
-            await discard_if_lost(connection, driver.is_closed(), error)
+            if watch.stop(driver):
+                raise TimeoutError(f"no answer within {bound:g} s") from error
             raise
-        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "DELETE 0", "INSERT 0 1"
+        finally:
+            watch.stop(driver)
+
+
+#: In a pooled connection's `info`: its prepared statements, by their SQL.
+_PREPARED = "fastapi_building_blocks.prepared"
+#: Prepared statements kept per connection before the cache starts over (the size of
+#: asyncpg's own statement cache). Each holds a plan on the server.
+MAX_PREPARED_PER_CONNECTION = 100
+
+
+async def _prepared(info: dict[str, Any], driver: Any, statement: DriverStatement) -> Any:
+    """`statement` prepared on this connection: once, then kept with it."""
+    kept: dict[str, Any] | None = info.get(_PREPARED)
+    if kept is None:
+        kept = info[_PREPARED] = {}
+    prepared = kept.get(statement.sql)
+    if prepared is None:
+        prepared = await driver.prepare(statement.sql)  # under asyncpg's own timer
+        if not statement.knows_result_types:  # they come with a prepared statement
+            statement.learn_result_types([a.type.oid for a in prepared.get_attributes()])
+        if len(kept) >= MAX_PREPARED_PER_CONNECTION:
+            kept.clear()
+        kept[statement.sql] = prepared
+    return prepared
