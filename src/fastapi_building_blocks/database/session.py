@@ -381,9 +381,10 @@ class SQLAlchemySession(DatabaseSession):
         executor = self._driver_executor
         if executor is None:
             return CORE
-        dispatch = self.engine.sync_engine.dispatch
+        engine = self.engine.sync_engine  # AsyncEngine's own echo is a proxy: 0.4 us more
+        dispatch = engine.dispatch
         if (
-            self.engine.echo
+            engine.echo
             or dispatch.before_cursor_execute
             or dispatch.after_cursor_execute
             or dispatch.before_execute

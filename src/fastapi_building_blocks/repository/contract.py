@@ -42,7 +42,7 @@ from ..records import Records
 from .cursor import decode_cursor, encode_cursor
 from .managed import ManagedColumns
 from .policy import Checked, QueryPolicy
-from .query import CursorPage, Filters, Page, Sort, SortKeys
+from .query import UNSORTED, CursorPage, Filters, Page, SortKeys, SortOrder
 
 E = TypeVar("E")
 K = TypeVar("K")
@@ -232,7 +232,7 @@ class Repository(ABC, Generic[E, K]):
     @observed("find_one")
     async def find_one(self, filters: Filters) -> E | None:
         """The one entity matching `filters`, None if none, MultipleResultsFoundError if more."""
-        found = await self._fetch(self._checked(filters), [], limit=2)
+        found = await self._fetch(self._checked(filters), UNSORTED, limit=2)
         if len(found) > 1:
             raise MultipleResultsFoundError(
                 f"{self.table.name}: more than one row matches", table=self.table.name
@@ -260,7 +260,7 @@ class Repository(ABC, Generic[E, K]):
 
     @observed("exists")
     async def exists(self, filters: Filters = ()) -> bool:
-        return bool(await self._fetch(self._checked(filters), [], limit=1))
+        return bool(await self._fetch(self._checked(filters), UNSORTED, limit=1))
 
     @observed("search")
     async def search(
@@ -314,7 +314,7 @@ class Repository(ABC, Generic[E, K]):
     async def _fetch(
         self,
         filters: Sequence[Checked],
-        sort: Sequence[Sort],
+        sort: SortOrder,
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[E]:
@@ -495,7 +495,7 @@ class Repository(ABC, Generic[E, K]):
     async def _fetch_rows(
         self,
         filters: Sequence[Checked],
-        sort: Sequence[Sort],
+        sort: SortOrder,
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
@@ -506,7 +506,7 @@ class Repository(ABC, Generic[E, K]):
     async def _count(self, filters: Sequence[Checked]) -> int: ...
 
     async def _count_and_fetch(
-        self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
+        self, filters: Sequence[Checked], sort: SortOrder, limit: int, offset: int
     ) -> tuple[int, Sequence[Mapping[Any, Any]]]:
         """The total and one page of rows; a backend may do both on one connection."""
         total = await self._count(filters)

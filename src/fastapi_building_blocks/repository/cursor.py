@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import from_json, to_json
 
 from ..errors import InvalidFilterError
 from .policy import QueryPolicy
-from .query import Sort
+from .query import SortOrder
 
 #: Longer than a cursor this module writes for a sort on a few short columns, and within
 #: the URL length servers and proxies accept (8 KiB).
@@ -24,16 +24,12 @@ MAX_CURSOR_LENGTH = 6_000
 _SCALARS = (str, int, float, bool)
 
 
-def _signature(sort: Sequence[Sort]) -> str:
-    return ",".join(map(str, sort))
-
-
-def encode_cursor(sort: Sequence[Sort], row: Mapping[str, Any]) -> str:
-    payload = {"sort": _signature(sort), "after": [row[key.field] for key in sort]}
+def encode_cursor(sort: SortOrder, row: Mapping[str, Any]) -> str:
+    payload = {"sort": sort.signature, "after": [row[key.field] for key in sort]}
     return base64.urlsafe_b64encode(to_json(payload)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> list[Any]:
+def decode_cursor(cursor: str, sort: SortOrder, policy: QueryPolicy) -> list[Any]:
     """The values the next page starts after, or InvalidFilterError for a bad cursor.
 
     Only the shape this module writes is accepted: a flat list of JSON scalars, each then
@@ -50,7 +46,7 @@ def decode_cursor(cursor: str, sort: Sequence[Sort], policy: QueryPolicy) -> lis
     except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as error:
         raise policy.invalid("the cursor is not one this API issued", "cursor") from error
     if (
-        signature != _signature(sort)
+        signature != sort.signature
         or not isinstance(values, list)
         or len(values) != len(sort)
         or not all(value is None or isinstance(value, _SCALARS) for value in values)

@@ -31,7 +31,7 @@ from ..errors import (
 from . import memory_conditions
 from .contract import E, K, Repository
 from .policy import Checked, QueryPolicy, is_integer_column
-from .query import Sort
+from .query import Sort, SortOrder
 
 Row = dict[str, Any]
 UniqueIndexes = dict[tuple[str, ...], dict[tuple[Any, ...], Any]]
@@ -168,7 +168,7 @@ class InMemoryRepository(Repository[E, K]):
     async def _fetch_rows(
         self,
         filters: Sequence[Checked],
-        sort: Sequence[Sort],
+        sort: SortOrder,
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,

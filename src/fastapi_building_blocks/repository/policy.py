@@ -16,7 +16,7 @@ from sqlalchemy import Column, Table, UniqueConstraint
 
 from ..errors import InvalidFilterError, InvalidValueError
 from .operators import OPERATORS, Operator
-from .query import Condition, Filter, FilterGroup, Sort, SortKeys
+from .query import Condition, Filter, FilterGroup, Sort, SortKeys, SortOrder
 from .values import Check, python_type_of, type_adapter, value_check
 
 #: Filters in one query, groups included: SQLite refuses deep expression trees
@@ -26,6 +26,8 @@ MAX_FILTERS = 50
 MAX_GROUP_DEPTH = 4
 #: LIMIT and OFFSET: PostgreSQL's driver binds them as int4.
 MAX_ROW_NUMBER = 2**31 - 1
+#: Distinct sort requests whose checked order is kept before the cache starts over.
+MAX_CACHED_ORDERS = 256
 #: Types a filter or sort cannot meaningfully compare (JSON reports `object`).
 _UNCOMPARABLE_TYPES = (dict, list, bytes)
 
@@ -107,9 +109,11 @@ class QueryPolicy:
             if (check := value_check(column)) is not None
         }
         self._check_items = tuple(self._checks.items())
+        self._columns: dict[str, Column[Any]] = {column.key: column for column in table.columns}
+        self._orders: dict[tuple[str | Sort, ...], SortOrder] = {}
 
     def column(self, name: str) -> Column[Any]:
-        return self.table.columns[name]
+        return self._columns[name]
 
     def invalid(self, message: str, field: str | None = None) -> InvalidFilterError:
         return InvalidFilterError(
@@ -204,13 +208,30 @@ class QueryPolicy:
         column = self.column(field)
         return CheckedFilter(column, operator, operator.check(self, field, column, candidate.value))
 
-    def check_sort(self, keys: SortKeys) -> list[Sort]:
+    def check_sort(self, keys: SortKeys) -> SortOrder:
         """The sort keys, each on an allowed field, with the primary key last as tie-breaker.
 
         The tie-breaker runs the way the last key does: an index on the sorted columns
         (which InnoDB ends with the primary key) then reads rows already in order, so a
         page stops at its limit instead of sorting every match (EXPLAIN: no filesort).
+        Checked once per distinct request: a page asks the same as the last one.
         """
+        requested = tuple(keys)
+        try:
+            order = self._orders.get(requested)
+        except TypeError:  # not hashable: not a key at all, and the check below says so
+            return self._checked_sort(requested)
+        if order is None:
+            order = self._checked_sort(requested)
+            if len(self._orders) >= MAX_CACHED_ORDERS:
+                self._orders.clear()  # callers are inventing orders: stay bounded
+            self._orders[requested] = order
+        return order
+
+    def _checked_sort(self, keys: SortKeys) -> SortOrder:
+        for key in keys:
+            if not isinstance(key, str | Sort):
+                raise self.invalid(f"a sort key is a field name, not a {type(key).__name__}")
         parsed = [Sort.parse(key) for key in keys]
         for key in parsed:
             if key.field not in self.sortable:
@@ -220,7 +241,7 @@ class QueryPolicy:
         primary_key = self.primary_key_name
         if all(key.field != primary_key for key in parsed):
             parsed.append(Sort(primary_key, descending=bool(parsed) and parsed[-1].descending))
-        return parsed
+        return SortOrder(parsed)
 
     @property
     def primary_key_name(self) -> str:

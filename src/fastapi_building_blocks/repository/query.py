@@ -18,7 +18,7 @@ Filters in a list must all hold; `any_of(...)` holds when one of its members doe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
@@ -51,6 +51,23 @@ class Sort:
 
     def __str__(self) -> str:
         return f"-{self.field}" if self.descending else self.field
+
+
+class SortOrder(tuple[Sort, ...]):
+    """Checked sort keys, in order: what `QueryPolicy.check_sort` returns, made once per
+    distinct request. `signature` ("-score,-id") is what a cursor carries and a statement
+    cache keys on, written once here instead of on every page."""
+
+    signature: str
+
+    def __new__(cls, keys: Iterable[Sort] = ()) -> SortOrder:
+        order = super().__new__(cls, keys)
+        order.signature = ",".join(map(str, order))
+        return order
+
+
+#: No order asked for (the database's own, or the primary key's where paging needs one).
+UNSORTED = SortOrder()
 
 
 @dataclass(frozen=True, slots=True)

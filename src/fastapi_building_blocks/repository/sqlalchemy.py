@@ -22,7 +22,7 @@ from ..errors import UniqueViolationError
 from . import sql_conditions
 from .contract import E, K, Repository, observed
 from .policy import Checked, is_integer_column
-from .query import Sort
+from .query import Sort, SortOrder
 
 #: Distinct query shapes kept per repository class before the cache starts over.
 MAX_CACHED_SHAPES = 512
@@ -164,17 +164,17 @@ class SQLAlchemyRepository(Repository[E, K]):
     def _select(
         self,
         filters: Sequence[Checked],
-        sort: Sequence[Sort],
+        sort: SortOrder,
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
     ) -> tuple[Prepared, dict[str, Any]]:
         """The SELECT for a page of rows, and its parameters."""
         if limit is not None and not sort and self._dialect.paging_needs_order:
-            sort = [Sort(self._key)]
+            sort = SortOrder((Sort(self._key),))
         nulls = sql_conditions.position_shape(after)
         shape = (
-            "select", sql_conditions.filter_shape(filters), tuple(map(str, sort)),
+            "select", sql_conditions.filter_shape(filters), sort.signature,
             nulls, limit is not None, offset > 0,
         )  # fmt: skip
 
@@ -221,7 +221,7 @@ class SQLAlchemyRepository(Repository[E, K]):
     async def _fetch_rows(
         self,
         filters: Sequence[Checked],
-        sort: Sequence[Sort],
+        sort: SortOrder,
         limit: int | None,
         offset: int,
         after: Sequence[Any] | None,
@@ -230,7 +230,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         return await self._read(lambda connection: prepared.rows(connection, params))
 
     async def _count_and_fetch(
-        self, filters: Sequence[Checked], sort: Sequence[Sort], limit: int, offset: int
+        self, filters: Sequence[Checked], sort: SortOrder, limit: int, offset: int
     ) -> tuple[int, Sequence[Mapping[Any, Any]]]:
         page, page_params = self._select(filters, sort, limit, offset, None)
         count, count_params = self._count_statement(filters)
