@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -302,9 +303,13 @@ class SQLAlchemyRepository(Repository[E, K]):
         return len(rows)
 
     def _updating(
-        self, values: Mapping[str, Any], conditions: Sequence[Checked], returning: bool = False
+        self,
+        key: Any,
+        values: Mapping[str, Any],
+        conditions: Sequence[Checked],
+        returning: bool = False,
     ) -> tuple[Prepared, dict[str, Any]]:
-        """UPDATE of the row `:key` meeting `conditions`, setting `values`.
+        """UPDATE of the row `key` meeting `conditions`, setting `values`; its parameters.
 
         With `returning` (used by update_fields) the version, if any and not in `values`,
         is incremented in SQL and the row comes back.
@@ -328,23 +333,24 @@ class SQLAlchemyRepository(Repository[E, K]):
                 return statement.returning(*table.columns)
             return statement
 
-        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions), returning)
-        params = {f"new_{name}": value for name, value in values.items()}
+        columns = tuple(values)
+        shape = ("update", columns, sql_conditions.filter_shape(conditions), returning)
+        params = dict(zip(_new_names(columns), values.values()))  # noqa: B905 - same length
         params.update(sql_conditions.filter_params(conditions, prefix="c"))
-        return self._prepared(shape, build, [*params, "key"]), params
+        params["key"] = key
+        return self._prepared(shape, build, params), params
 
     async def _update_key(
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> bool:
-        prepared, params = self._updating(values, conditions)
+        prepared, params = self._updating(key, values, conditions)
         async with self._connection("write") as connection:
-            return await prepared.write(connection, {**params, "key": key}) > 0
+            return await prepared.write(connection, params) > 0
 
     async def _update_returning(
         self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
     ) -> Mapping[Any, Any] | None:
-        prepared, params = self._updating(values, conditions, returning=True)
-        params["key"] = key
+        prepared, params = self._updating(key, values, conditions, returning=True)
         if self._dialect.update_returning:
             async with self._connection("write") as connection:
                 return await prepared.row(connection, params)
@@ -407,6 +413,12 @@ class SQLAlchemyRepository(Repository[E, K]):
                     table=self.table.name,
                 )
             return row._mapping
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_SHAPES)
+def _new_names(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters an UPDATE sets `columns` from (apart from the key and conditions')."""
+    return tuple(f"new_{name}" for name in columns)
 
 
 def _first_value(row: Mapping[Any, Any] | None) -> int:
