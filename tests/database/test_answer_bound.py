@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from fastapi_building_blocks import (
     CommitOutcomeUnknownError,
@@ -135,23 +134,3 @@ async def test_on_postgresql_driver_statements_share_one_timer_instead_of_one_ea
         await uow.rollback()
 
     assert len(armed) <= 1, armed
-
-
-async def test_on_postgresql_a_statement_prepared_before_its_table_changed_runs_again() -> None:
-    """A prepared statement is kept per connection; once the table's columns change
-    under it, the server refuses it, and outside a transaction it is prepared again."""
-    async with await empty_session(POSTGRESQL_URL, pool_size=1) as session:
-        repository = SQLParents(session)
-        created = await repository.create(Parent(label="before"))
-        assert (await repository.get_by_id(key_of(created))).label == "before"
-        async with session.transaction() as connection:
-            await connection.execute(text("ALTER TABLE parents ALTER COLUMN label TYPE text"))
-        try:
-            again = await repository.get_by_id(key_of(created))
-        finally:
-            async with session.transaction() as connection:
-                await connection.execute(
-                    text("ALTER TABLE parents ALTER COLUMN label TYPE varchar(50)")
-                )
-
-    assert again.label == "before"
