@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fastapi_building_blocks import DatabaseSession, Filter
 from fastapi_building_blocks.database.executor import CoreStatement
 from fastapi_building_blocks.dialects import Conflict, dialect_named
+from fastapi_building_blocks.repository.query import UNSORTED
 from tests.schema import SQLThings, things
 
 
@@ -87,7 +88,7 @@ def test_a_first_page_fetches_from_offset_zero() -> None:
 def test_a_limited_query_without_sort_is_ordered_by_key() -> None:
     # find_one and exists: SQL Server's OFFSET/FETCH is invalid without an ORDER BY.
     statement, _ = repository._select(
-        repository._policy.check_filters([Filter("score", "eq", 1)]), [], 2, 0, None
+        repository._policy.check_filters([Filter("score", "eq", 1)]), UNSORTED, 2, 0, None
     )
 
     assert "ORDER BY things.id ASC OFFSET 0 ROWS" in sql(statement)
