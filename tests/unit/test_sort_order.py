@@ -22,6 +22,10 @@ def test_a_sort_ends_with_the_key_in_the_direction_of_its_last_field(policy: Que
     assert order.signature == "-score,-id"
 
 
+def test_a_lone_string_is_one_sort_key(policy: QueryPolicy) -> None:
+    assert policy.check_sort("-score") == policy.check_sort(["-score"])
+
+
 def test_the_same_sort_asked_again_is_the_same_order(policy: QueryPolicy) -> None:
     assert policy.check_sort(["-score"]) is policy.check_sort(("-score",))
 

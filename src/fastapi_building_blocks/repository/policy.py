@@ -214,9 +214,10 @@ class QueryPolicy:
         The tie-breaker runs the way the last key does: an index on the sorted columns
         (which InnoDB ends with the primary key) then reads rows already in order, so a
         page stops at its limit instead of sorting every match (EXPLAIN: no filesort).
-        Checked once per distinct request: a page asks the same as the last one.
+        Checked once per distinct request: a page asks the same as the last one. A lone
+        string is one key (`sort="-score"`), not a sequence of one-letter keys.
         """
-        requested = tuple(keys)
+        requested = (keys,) if isinstance(keys, str) else tuple(keys)
         try:
             order = self._orders.get(requested)
         except TypeError:  # not hashable: not a key at all, and the check below says so
