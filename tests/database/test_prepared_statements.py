@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
-from fastapi_building_blocks import Filter, SQLAlchemySession
+from fastapi_building_blocks import ConcurrencyError, Filter, SQLAlchemySession, UnitOfWork
 from fastapi_building_blocks.dialects.postgresql import MAX_PREPARED_PER_CONNECTION
 from tests.backends import POSTGRESQL_URL
 from tests.database.test_answer_bound import empty_session
@@ -53,6 +54,31 @@ async def test_on_postgresql_a_statement_prepared_before_its_table_changed_runs_
             await connection.execute(text("ALTER TABLE parents ALTER COLUMN label TYPE text"))
         try:
             again = await repository.get_by_id(key_of(created))
+        finally:
+            async with session.transaction() as connection:
+                await connection.execute(
+                    text("ALTER TABLE parents ALTER COLUMN label TYPE varchar(50)")
+                )
+
+    assert again.label == "before"
+
+
+async def test_on_postgresql_a_table_changed_under_a_unit_of_work_is_a_conflict_to_retry() -> None:
+    """Inside a transaction the statement cannot be prepared again: the unit of work fails
+    with the error a collision with a concurrent change gets (409, retry), not a 500, and
+    the next one runs."""
+    async with await empty_session(POSTGRESQL_URL, pool_size=1) as session:
+        repository = SQLParents(session)
+        key = key_of(await repository.create(Parent(label="before")))
+        await repository.get_by_id(key)  # prepared on the one pooled connection
+        async with session.transaction() as connection:
+            await connection.execute(text("ALTER TABLE parents ALTER COLUMN label TYPE text"))
+        try:
+            with pytest.raises(ConcurrencyError):
+                async with UnitOfWork(session) as uow:
+                    await SQLParents(uow).get_by_id(key)
+            async with UnitOfWork(session) as uow:
+                again = await SQLParents(uow).get_by_id(key)
         finally:
             async with session.transaction() as connection:
                 await connection.execute(

@@ -237,6 +237,10 @@ class PostgreSQLDialect(Dialect):
 
     def diagnose(self, error: BaseException) -> Diagnosis | None:
         driver_error = error.__cause__ or error
+        if _prepared_before_a_schema_change(driver_error):
+            # Inside a transaction (outside one it is prepared again): a migration changed
+            # the table under it, concurrently. Run again, the request succeeds.
+            return Diagnosis(Failure.CONCURRENCY)
         sqlstate = getattr(driver_error, "sqlstate", None) or getattr(error, "sqlstate", None)
         if sqlstate is None:
             return Diagnosis(Failure.UNAVAILABLE) if _closed(driver_error) else None
@@ -324,6 +328,13 @@ def _literal(value: Any) -> str | None:
     else:
         return None
     return "'" + text.replace("'", "''") + "'"
+
+
+def _prepared_before_a_schema_change(error: BaseException) -> bool:
+    """asyncpg's errors for a statement whose table changed since it was prepared."""
+    import asyncpg
+
+    return isinstance(error, asyncpg.InvalidCachedStatementError | asyncpg.OutdatedSchemaCacheError)
 
 
 def _closed(error: BaseException) -> bool:
