@@ -355,9 +355,8 @@ class AsyncpgPath(DriverPath):
     arm none (`NO_TIMEOUT`, the sentinel asyncpg passes itself where it wants no timer).
     The bound is the connection's own `command_timeout`, read from asyncpg's private
     `_config` (asyncpg 0.32); tests/database/test_answer_bound.py fails if either stops
-    working. Outside a transaction the connection
-    is in autocommit (no BEGIN was sent): each statement is its own transaction, as on
-    the normal single-statement path.
+    working. Outside a transaction the connection is in autocommit (no BEGIN was sent):
+    each statement is its own transaction, as on the normal single-statement path.
     """
 
     def __init__(self, dialect: SQLAlchemyDialect) -> None:
