@@ -37,15 +37,7 @@ class AnsweringConnection(aiomysql.Connection):  # type: ignore[misc]
     answer_timeout: float
 
     async def _bounded(self, step: Awaitable[T]) -> T:
-        _WATCH.start(self, self.answer_timeout, self._abandon)
-        try:
-            return await step
-        except Exception as error:
-            if _WATCH.stop(self):
-                raise TimeoutError(f"no answer within {self.answer_timeout:g} s") from error
-            raise
-        finally:
-            _WATCH.stop(self)
+        return await _WATCH.wait(self, self.answer_timeout, self._abandon, step)
 
     async def _read_query_result(self, unbuffered: bool = False) -> Any:
         return await self._bounded(super()._read_query_result(unbuffered))

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: The longest tick: how much past its bound a wait may run before it is ended.
 MAX_TICK_SECONDS = 1.0
@@ -40,16 +42,29 @@ class AnswerWatch:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, connection: Any, bound: float, end: Callable[[], object]) -> None:
-        """`connection` waits for the server from now, for `bound` seconds at most; past
-        them `end()` is called (it must make the wait fail: closing the connection does)."""
+    async def wait(
+        self, connection: Any, bound: float, end: Callable[[], object], reply: Awaitable[T]
+    ) -> T:
+        """`reply`, awaited for `bound` seconds at most. Past them `end()` is called, which
+        must make the wait fail (closing `connection` does), and TimeoutError is raised."""
+        self._start(connection, bound, end)
+        try:
+            result = await reply
+        except BaseException as error:
+            if self._stop(connection) and isinstance(error, Exception):
+                raise TimeoutError(f"no answer within {bound:g} s") from error
+            raise
+        self._stop(connection)  # True if the reply came just as the bound passed: it stands
+        return result
+
+    def _start(self, connection: Any, bound: float, end: Callable[[], object]) -> None:
         if bound < self._tick * 4:
             self._tick = bound / 4
         if self._timer is None or self._loop is not asyncio.get_running_loop():
             self._arm()
         self._waiting[connection] = (time.monotonic() + bound, end)
 
-    def stop(self, connection: Any) -> bool:
+    def _stop(self, connection: Any) -> bool:
         """The wait is over; True if the watch ended it (its bound passed)."""
         if self._waiting.pop(connection, None) is not None:
             return False

@@ -223,11 +223,17 @@ def take_owed_begin(connection: AsyncConnection) -> bool:
     return bool(connection.info.pop(BEGIN_OWED, False))
 
 
-def driver_connection(connection: AsyncConnection) -> Any:
-    """The driver's own connection under a checked-out SQLAlchemy connection."""
+def pooled_connection(connection: AsyncConnection) -> Any:
+    """The pool's record of a checked-out SQLAlchemy connection: its `driver_connection`
+    and its `info`, which lives as long as the driver's connection does."""
     # The synchronous view is set while the connection is open; reaching the driver
     # through it avoids the greenlet hop of `get_raw_connection()`.
-    return connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return connection.sync_connection.connection  # type: ignore[union-attr]
+
+
+def driver_connection(connection: AsyncConnection) -> Any:
+    """The driver's own connection under a checked-out SQLAlchemy connection."""
+    return pooled_connection(connection).driver_connection
 
 
 async def discard_if_lost(connection: AsyncConnection, lost: bool, error: Exception) -> None:

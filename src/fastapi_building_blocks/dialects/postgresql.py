@@ -37,6 +37,7 @@ from .driver_path import (
     DriverStatement,
     discard_if_lost,
     driver_connection,
+    pooled_connection,
     positional_rows,
 )
 
@@ -396,7 +397,7 @@ class AsyncpgPath(DriverPath):
         method: str,
     ) -> tuple[Any, Any]:
         """The prepared statement and what its `method` returned."""
-        pooled: Any = connection.sync_connection.connection  # type: ignore[union-attr]
+        pooled = pooled_connection(connection)
         driver = pooled.driver_connection
         arguments = statement.arguments(values)
         try:
@@ -424,16 +425,8 @@ class AsyncpgPath(DriverPath):
         bound = driver._config.command_timeout
         if bound is None:  # no bound was asked for
             return await call(*arguments)
-        watch = self._watch
-        watch.start(driver, bound, driver.terminate)
-        try:
-            return await call(*arguments, timeout=self._no_timeout)
-        except Exception as error:
-            if watch.stop(driver):
-                raise TimeoutError(f"no answer within {bound:g} s") from error
-            raise
-        finally:
-            watch.stop(driver)
+        reply = call(*arguments, timeout=self._no_timeout)
+        return await self._watch.wait(driver, bound, driver.terminate, reply)
 
 
 #: In a pooled connection's `info`: its prepared statements, by their SQL.

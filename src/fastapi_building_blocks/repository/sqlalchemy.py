@@ -318,7 +318,7 @@ class SQLAlchemyRepository(Repository[E, K]):
         bumps = returning and version is not None and version not in values
 
         def build(_: Executor) -> Any:
-            changes: dict[str, Any] = {name: bindparam(f"new_{name}") for name in values}
+            changes = _set_clause(values)
             if bumps:
                 changes[str(version)] = table.columns[str(version)] + 1
             statement = (
@@ -333,9 +333,8 @@ class SQLAlchemyRepository(Repository[E, K]):
                 return statement.returning(*table.columns)
             return statement
 
-        columns = tuple(values)
-        shape = ("update", columns, sql_conditions.filter_shape(conditions), returning)
-        params = dict(zip(_new_names(columns), values.values()))  # noqa: B905 - same length
+        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions), returning)
+        params = _set_params(values)
         params.update(sql_conditions.filter_params(conditions, prefix="c"))
         params["key"] = key
         return self._prepared(shape, build, params), params
@@ -365,13 +364,13 @@ class SQLAlchemyRepository(Repository[E, K]):
         table, version = self.table, self._managed.version
 
         def build(_: Executor) -> Any:
-            changes: dict[str, Any] = {name: bindparam(f"new_{name}") for name in values}
+            changes = _set_clause(values)
             if version is not None:
                 changes[version] = table.columns[version] + 1
             return update(table).where(*sql_conditions.filter_clauses(filters)).values(changes)
 
         params = sql_conditions.filter_params(filters)
-        params.update({f"new_{name}": value for name, value in values.items()})
+        params.update(_set_params(values))
         shape = ("update_where", tuple(values), sql_conditions.filter_shape(filters))
         prepared = self._prepared(shape, build, params)
         async with self._connection("write") as connection:
@@ -417,8 +416,22 @@ class SQLAlchemyRepository(Repository[E, K]):
 
 @functools.lru_cache(maxsize=MAX_CACHED_SHAPES)
 def _new_names(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The parameters an UPDATE sets `columns` from (apart from the key and conditions')."""
+    """The parameters an UPDATE sets `columns` from: apart from the key's and the
+    conditions' (`c0`, ...), whatever the columns are called."""
     return tuple(f"new_{name}" for name in columns)
+
+
+def _set_clause(values: Mapping[str, Any]) -> dict[str, Any]:
+    """An UPDATE's SET: each column from its parameter (see `_set_params`)."""
+    return {
+        name: bindparam(parameter)
+        for name, parameter in zip(values, _new_names(tuple(values)))  # noqa: B905
+    }
+
+
+def _set_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values for `_set_clause(values)`, by parameter name."""
+    return dict(zip(_new_names(tuple(values)), values.values()))  # noqa: B905 - same keys
 
 
 def _first_value(row: Mapping[Any, Any] | None) -> int:
