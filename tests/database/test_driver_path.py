@@ -278,10 +278,10 @@ async def test_on_mariadb_a_unit_of_works_begin_travels_with_its_first_statement
 ) -> None:
     """BEGIN and the first INSERT are both written before either reply is read: the
     transaction's start costs no round trip of its own. The COMMIT waits for its reply."""
-    import aiomysql
+    from fastapi_building_blocks.dialects.aiomysql_connection import AnsweringConnection
 
     wire: list[str] = []
-    connection_type = aiomysql.Connection
+    connection_type = AnsweringConnection  # the class the package connects with
     send = connection_type._execute_command
     receive, receive_ok = connection_type._read_query_result, connection_type._read_ok_packet
 

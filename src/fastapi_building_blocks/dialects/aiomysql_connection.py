@@ -20,9 +20,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import aiomysql
 from pymysql.err import OperationalError
 
+from .aiomysql_replies import BufferedReplies
 from .answer_watch import AnswerWatch
 
 T = TypeVar("T")
@@ -33,7 +33,7 @@ _WATCH = AnswerWatch()
 CANNOT_CONNECT = 2003
 
 
-class AnsweringConnection(aiomysql.Connection):  # type: ignore[misc]
+class AnsweringConnection(BufferedReplies):
     answer_timeout: float
 
     async def _bounded(self, step: Awaitable[T]) -> T:
