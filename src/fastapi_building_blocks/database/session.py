@@ -33,6 +33,7 @@ from ..dialects import (
 from ..dialects.driver_path import BEGIN_OWED, DriverPath
 from ..errors import ConfigurationError, DatabaseUnavailableError, LoginRefusedError
 from .executor import CORE, DriverExecutor, Executor, TransactionalExecutor
+from .kept import KeptConnections
 from .replicas import MAX_LAG_SECONDS, Replica, ReplicaSet, Strategy
 from .translate import translate_error
 
@@ -205,6 +206,13 @@ class SQLAlchemySession(DatabaseSession):
         )
         self._single_statement_engine = (
             self.engine.execution_options(**single) if single is not None else None
+        )
+        # Only the driver path leaves a connection as clean as the pool gives it out
+        # (SQLAlchemy's statements autobegin): without it there is nothing to keep.
+        self._kept = (
+            KeptConnections(self._single_statement_engine, ping_after_idle_seconds, max_overflow)
+            if self._single_statement_engine is not None and use_driver_path
+            else None
         )
         self._pool_name = mask_url(self.url)
         self._driver_path = (
@@ -451,6 +459,8 @@ class SQLAlchemySession(DatabaseSession):
         """Close every pooled connection; the session can connect again later."""
         for replica in self.replica_set.replicas if self.replica_set else ():
             await replica.stop()
+        if self._kept is not None:
+            await self._kept.release()
         await self.engine.dispose()
         if self._ping_engine is not self.engine:
             await self._ping_engine.dispose()
@@ -501,13 +511,15 @@ class SQLAlchemySession(DatabaseSession):
         return self._primary_read()
 
     def _primary_read(self) -> _Checkout:
-        return _Checkout(self, self._single_statement_engine or self.engine, begin=False)
+        if self._single_statement_engine is None:
+            return _Checkout(self, self.engine, begin=False)
+        return _Checkout(self, self._single_statement_engine, begin=False, kept=self._kept)
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._single_statement_engine is None:
             return _Checkout(self, self.engine, begin=True, written=self._after_write)
         return _Checkout(self, self._single_statement_engine, begin=False,
-                         written=self._after_write)  # fmt: skip
+                         written=self._after_write, kept=self._kept)  # fmt: skip
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return _Checkout(self, self.engine, begin=True, written=self._after_write)
@@ -517,8 +529,16 @@ class SQLAlchemySession(DatabaseSession):
         if self.replica_set is not None:
             await self.replica_set.remember_write(connection)
 
+    @property
+    def kept_connections(self) -> int:
+        """Connections kept checked out for the next single-statement call (`database.kept`):
+        out of the pool, yet idle."""
+        return len(self._kept) if self._kept is not None else 0
+
     async def checkout(self) -> AsyncConnection:
         """A connection to hold across several statements (a unit of work's); close it after."""
+        if self._kept is not None:
+            await self._kept.make_room()
         self.pending_requests += 1
         try:
             return await self.engine.connect()
@@ -553,7 +573,7 @@ class _Checkout:
     `db.client.connection.pending_requests` needs one.
     """
 
-    __slots__ = ("_begin", "_connection", "_engine", "_session", "_written")
+    __slots__ = ("_begin", "_connection", "_engine", "_kept", "_session", "_since", "_written")
 
     def __init__(
         self,
@@ -562,20 +582,31 @@ class _Checkout:
         *,
         begin: bool,
         written: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        kept: KeptConnections | None = None,
     ) -> None:
         self._session = session
         self._engine = engine
         self._begin = begin
         self._written = written
+        self._kept = kept  # a single-statement call: takes and leaves a kept connection
         self._connection: AsyncConnection | None = None
+        self._since = 0.0
 
     async def __aenter__(self) -> AsyncConnection:
         session = self._session
+        if self._kept is not None:
+            taken = await self._kept.take()
+            if taken is not None:
+                self._connection, self._since = taken
+                return self._connection
+        elif session._kept is not None:  # this caller needs the pool itself
+            await session._kept.make_room()
         session.pending_requests += 1
         try:
             connection = await self._engine.connect().start()
         finally:
             session.pending_requests -= 1
+        self._since = time.monotonic()
         if self._begin:
             await begin_or_release(connection, session.dialect)
         self._connection = connection
@@ -602,7 +633,10 @@ class _Checkout:
             await connection.close()
             return
         try:
-            await connection.close()
+            if self._kept is not None:
+                await self._kept.keep(connection, self._since)
+            else:
+                await connection.close()
         except Exception:
             # The work is done (read, or committed): a connection lost while it goes
             # back must not report it failed. SQLAlchemy's pool resets or discards it.

@@ -98,8 +98,9 @@ class PoolMetrics:
         for session in list(self._sessions):
             pool = session.engine.pool
             name = {"db.client.connection.pool.name": session.pool_name}
-            used = int(getattr(pool, "checkedout", lambda: 0)())
-            idle = int(getattr(pool, "checkedin", lambda: 0)())
+            kept = session.kept_connections  # checked out, yet idle
+            used = int(getattr(pool, "checkedout", lambda: 0)()) - kept
+            idle = int(getattr(pool, "checkedin", lambda: 0)()) + kept
             yield Observation(used, {**name, "db.client.connection.state": "used"})
             yield Observation(idle, {**name, "db.client.connection.state": "idle"})
 

@@ -296,7 +296,7 @@ class Relay:
             self._wake.set()
 
         try:
-            connection = await self.session.engine.connect()
+            connection = await self.session.checkout()  # held: the pool knows (database.kept)
         except Exception as error:
             logger.warning("the relay cannot LISTEN yet (%s); polling", type(error).__name__)
             return False
