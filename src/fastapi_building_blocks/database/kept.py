@@ -6,7 +6,7 @@ pool's events; measured with `async with session.connection(): pass`), more than
 one-row read takes on PostgreSQL (about 160 µs on a held connection). So a session keeps
 the connection of a finished single-statement call, and the next such call takes it
 instead of going to the pool. Measured, get by key outside a unit of work: PostgreSQL
-2,760 -> 5,600/s, MariaDB 1,950 -> 2,870/s.
+2,760 -> 5,100/s, MariaDB 1,960 -> 2,800/s.
 
 What the pool does for a connection still happens, at the pace of the ping window
 (`ping_after_idle_seconds`, 0.5 s by default): a connection stays out of the pool at most
