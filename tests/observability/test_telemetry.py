@@ -176,6 +176,27 @@ async def test_pool_metrics_move_when_a_connection_is_checked_out(telemetry: Tel
     assert during == before + 1
 
 
+async def test_a_connection_kept_between_calls_counts_as_idle(telemetry: Telemetry) -> None:
+    reader = InMemoryMetricReader()
+    session = SQLAlchemySession(telemetry.session.url)
+    PoolMetrics(MeterProvider(metric_readers=[reader])).watch(session)
+
+    def counts() -> dict[str, int]:
+        [metric] = metrics_named(reader, "db.client.connection.count")
+        return {
+            point.attributes["db.client.connection.state"]: point.value
+            for point in metric.data.data_points
+        }
+
+    try:
+        async with session.connection():  # a single-statement call: its connection is kept
+            pass
+        assert session.kept_connections == 1
+        assert counts() == {"used": 0, "idle": 1}
+    finally:
+        await session.disconnect()
+
+
 async def test_callers_waiting_for_a_connection_are_pending_requests(
     telemetry: Telemetry,
 ) -> None:
