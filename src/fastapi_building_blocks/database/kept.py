@@ -45,11 +45,12 @@ logger = logging.getLogger("fastapi_building_blocks.database")
 class KeptConnections:
     """The connections of finished single-statement calls on one engine (module doc)."""
 
-    __slots__ = ("_engine", "_kept", "_lifetime", "_limit", "_pool", "_returning", "_timer")
+    __slots__ = ("_kept", "_lifetime", "_limit", "_options", "_pool", "_returning", "_timer")
 
     def __init__(self, engine: AsyncEngine, lifetime: float, max_overflow: int) -> None:
         pool = engine.pool
-        self._engine = engine
+        #: What a connection of `engine` carries unless a caller changed it.
+        self._options = engine.sync_engine.get_execution_options()
         # Only a queue pool has connections to spare; a static pool hands out one
         # connection to all, a null pool none worth keeping.
         self._pool: QueuePool | None = pool if isinstance(pool, QueuePool) else None
@@ -97,8 +98,7 @@ class KeptConnections:
             and not connection.invalidated
             and not connection.in_transaction()
             and connection.sync_connection is not None
-            and connection.sync_connection.get_execution_options()
-            is self._engine.sync_engine.get_execution_options()
+            and connection.sync_connection.get_execution_options() is self._options
         )
 
     def _room(self) -> bool:
@@ -139,11 +139,8 @@ class KeptConnections:
 
     async def release(self) -> None:
         """Every kept connection back to the pool (the session is closing)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._returning is not None:
-            await self._returning  # which may arm the timer again
+        if self._returning is not None:  # the timer is not armed while it runs
+            await self._returning  # and it may arm it at its end
         while self._kept:
             connection, _ = self._kept.pop()
             await _return(connection)

@@ -511,9 +511,8 @@ class SQLAlchemySession(DatabaseSession):
         return self._primary_read()
 
     def _primary_read(self) -> _Checkout:
-        if self._single_statement_engine is None:
-            return _Checkout(self, self.engine, begin=False)
-        return _Checkout(self, self._single_statement_engine, begin=False, kept=self._kept)
+        engine = self._single_statement_engine or self.engine  # no kept ones without it
+        return _Checkout(self, engine, begin=False, kept=self._kept)
 
     def statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._single_statement_engine is None:
@@ -537,11 +536,16 @@ class SQLAlchemySession(DatabaseSession):
 
     async def checkout(self) -> AsyncConnection:
         """A connection to hold across several statements (a unit of work's); close it after."""
+        return await self._from_pool(self.engine)
+
+    async def _from_pool(self, engine: AsyncEngine) -> AsyncConnection:
+        """A connection from the pool, counted in `pending_requests` while it waits. With
+        the pool empty, a kept connection goes back to it first (`KeptConnections`)."""
         if self._kept is not None:
             await self._kept.make_room()
         self.pending_requests += 1
         try:
-            return await self.engine.connect()
+            return await engine.connect()
         finally:
             self.pending_requests -= 1
 
@@ -570,7 +574,8 @@ class _Checkout:
 
     It also counts the callers still waiting for a pooled connection (`pending_requests`):
     SQLAlchemy's pool keeps no public count of its waiters, and the semantic conventions'
-    `db.client.connection.pending_requests` needs one.
+    `db.client.connection.pending_requests` needs one. A single-statement call (`kept`)
+    takes the connection the last one kept and leaves its own (`database.kept`).
     """
 
     __slots__ = ("_begin", "_connection", "_engine", "_kept", "_session", "_since", "_written")
@@ -594,18 +599,11 @@ class _Checkout:
 
     async def __aenter__(self) -> AsyncConnection:
         session = self._session
-        if self._kept is not None:
-            taken = await self._kept.take()
-            if taken is not None:
-                self._connection, self._since = taken
-                return self._connection
-        elif session._kept is not None:  # this caller needs the pool itself
-            await session._kept.make_room()
-        session.pending_requests += 1
-        try:
-            connection = await self._engine.connect().start()
-        finally:
-            session.pending_requests -= 1
+        taken = await self._kept.take() if self._kept is not None else None
+        if taken is not None:
+            self._connection, self._since = taken
+            return self._connection
+        connection = await session._from_pool(self._engine)
         self._since = time.monotonic()
         if self._begin:
             await begin_or_release(connection, session.dialect)
