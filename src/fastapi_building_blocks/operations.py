@@ -115,6 +115,8 @@ def registered_hooks() -> tuple[Hook, ...]:
 
 def any_active() -> bool:
     """Whether some hook wants to observe now (a hook may say it does not: `active`)."""
+    if not _hooks:  # no telemetry set up: every operation asks, so answer at once
+        return False
     return any(getattr(hook, "active", True) for hook in _hooks)
 
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi_building_blocks import (
     ConcurrencyError,
     Filter,
+    InvalidValueError,
     NotFoundError,
     acting_as,
 )
@@ -95,6 +96,20 @@ async def test_update_with_the_current_version_goes_through_each_time(notes: Any
         note = await notes.update(replace(note, body=body))
 
     assert (await notes.get_by_id(note.id)).version == 4
+
+
+@pytest.mark.parametrize("named", [None, "two", 1.5, 2**63], ids=repr)
+async def test_update_naming_no_version_or_one_the_column_cannot_hold_is_refused(
+    notes: Any, named: Any
+) -> None:
+    created = await notes.create(Note(title="n"))
+
+    with pytest.raises(InvalidValueError) as refused:
+        await notes.update(replace(created, body="changed", version=named))
+
+    assert refused.value.columns == ("version",)
+    stored = await notes.get_by_id(created.id)
+    assert (stored.body, stored.version) == ("", 1)
 
 
 async def test_update_of_a_missing_versioned_row_is_not_found(notes: Any) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import Table
 from ..errors import (
     ConcurrencyError,
     InvalidFilterError,
+    InvalidValueError,
     MultipleResultsFoundError,
     NotFoundError,
     RepositoryError,
@@ -347,16 +348,13 @@ class Repository(ABC, Generic[E, K]):
         original = self._entity_to_dict(entity)
         values = self._managed.on_update(dict(original))
         key = self._coerce_key(values.pop(self._key))
-        conditions = self._managed.live_condition()
-        version = self._managed.version
-        if version is not None:
-            expected = values[version]
-            conditions += self._managed.version_condition(expected)
+        expected = None
+        if (version := self._managed.version) is not None:
+            expected = self._expected_version(values[version])
             values[version] = expected + 1
         self._policy.check_row(values)
-        if await self._update_key(key, values, conditions):
+        if await self._update_key(key, values, expected_version=expected):
             return self._row_to_entity({**original, **values})
-        expected = values[version] - 1 if version is not None else None
         raise await self._why_not_updated(key, expected)
 
     @observed("update_fields")
@@ -377,19 +375,32 @@ class Repository(ABC, Generic[E, K]):
         kept = self._managed.all_but_version
         changes = self._managed.on_update(self._policy.check_values(changes, kept))
         coerced = self._coerce_key(key)
-        conditions = self._managed.live_condition()
         if expected is not None:
-            expected = self._policy.coerce(str(version), expected)
-            conditions += self._managed.version_condition(expected)
+            expected = self._expected_version(expected)
             self._policy.check_row({str(version): expected + 1})
         self._policy.check_row(changes)
         if not changes and version is None:  # nothing named, nothing managed to set
             row = await self._get_row(coerced)
         else:
-            row = await self._update_returning(coerced, changes, conditions)
+            row = await self._update_returning(coerced, changes, expected)
         if row is not None:
             return self._row_to_entity(row)
         raise await self._why_not_updated(coerced, expected)
+
+    def _expected_version(self, value: Any) -> Any:
+        """The version an update names as the one it read, as the column's type.
+
+        Without it there is nothing to check the stored row against: the write would
+        overwrite whatever changed since, which a version column exists to prevent.
+        """
+        version = str(self._managed.version)
+        if value is None:
+            raise InvalidValueError(
+                f"{self.table.name}: an update names the {version} it read; none was given",
+                table=self.table.name,
+                columns=(version,),
+            )
+        return self._policy.coerce_value(version, value)
 
     async def _why_not_updated(self, key: Any, expected: Any) -> RepositoryError:
         """An update by key matched no row: a stale version if the row is there, else gone."""
@@ -415,8 +426,7 @@ class Repository(ABC, Generic[E, K]):
         if self._managed.deleted_at is None:
             deleted = await self._delete_key(coerced)
         else:
-            live = self._managed.live_condition()
-            deleted = await self._update_key(coerced, self._managed.soft_delete_values(), live)
+            deleted = await self._update_key(coerced, self._managed.soft_delete_values())
         if not deleted:
             raise NotFoundError(self.table.name, key)
 
@@ -433,9 +443,8 @@ class Repository(ABC, Generic[E, K]):
         """Bring a soft-deleted row back; NotFoundError if no deleted row has that key."""
         self._soft_delete_column("restore")
         coerced = self._coerce_key(key)
-        # The repository's own condition: not the caller's allow-listed language.
-        condition = self._managed.deleted_condition()
-        if not await self._update_key(coerced, self._managed.restore_values(), condition):
+        restored = self._managed.restore_values()
+        if not await self._update_key(coerced, restored, deleted=True):
             raise NotFoundError(self.table.name, key)
         return await self.get_by_id(key)
 
@@ -521,16 +530,22 @@ class Repository(ABC, Generic[E, K]):
 
     @abstractmethod
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self,
+        key: Any,
+        values: Mapping[str, Any],
+        *,
+        deleted: bool = False,
+        expected_version: Any = None,
     ) -> bool:
-        """Set `values` on the row with `key` if it meets `conditions`; False if none did."""
+        """Set `values` on the row with `key` if it is live (with `deleted`: if it is
+        soft-deleted) and, given `expected_version`, still at that version; False if not."""
 
     @abstractmethod
     async def _update_returning(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self, key: Any, values: Mapping[str, Any], expected_version: Any
     ) -> Mapping[Any, Any] | None:
-        """Set `values` (and version + 1) on the row with `key` if it meets `conditions`;
-        the updated row, or None if no row did."""
+        """Set `values` (and version + 1) on the live row with `key`, if still at
+        `expected_version` when one is given; the updated row, or None if no row was."""
 
     @abstractmethod
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int: ...

@@ -96,11 +96,6 @@ class ManagedColumns:
     def deleted_condition(self) -> list[Checked]:
         return [self._deleted] if self._deleted is not None else []
 
-    def version_condition(self, expected: Any) -> list[Checked]:
-        if self.version is None:
-            return []
-        return [CheckedFilter(self._columns["version"], OPERATORS["eq"], expected)]
-
     def update_columns(self, values: Mapping[str, Any], conflict: tuple[str, ...]) -> list[str]:
         """Columns an upsert overwrites when the row exists: not the key, not creation facts.
 

@@ -327,24 +327,39 @@ class InMemoryRepository(Repository[E, K]):
             return row
 
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self,
+        key: Any,
+        values: Mapping[str, Any],
+        *,
+        deleted: bool = False,
+        expected_version: Any = None,
     ) -> bool:
-        row = self._rows.get(key)
-        if row is None or not memory_conditions.matches_all(conditions, row):
+        if self._matching_row(key, deleted, expected_version) is None:
             return False
         self._replace(key, values)
         return True
 
     async def _update_returning(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self, key: Any, values: Mapping[str, Any], expected_version: Any
     ) -> Mapping[Any, Any] | None:
-        row = self._rows.get(key)
-        if row is None or not memory_conditions.matches_all(conditions, row):
+        row = self._matching_row(key, False, expected_version)
+        if row is None:
             return None
         changes = dict(values)
         if (version := self._managed.version) is not None:
             changes[version] = row[version] + 1
         return copy.deepcopy(self._replace(key, changes))
+
+    def _matching_row(self, key: Any, deleted: bool, expected_version: Any) -> Row | None:
+        """The row an update by key may change: live (or soft-deleted), at the version."""
+        row = self._rows.get(key)
+        managed = self._managed
+        state = managed.deleted_condition() if deleted else managed.live_condition()
+        if row is None or not memory_conditions.matches_all(state, row):
+            return None
+        if expected_version is not None and row[str(managed.version)] != expected_version:
+            return None
+        return row
 
     async def _update_where(self, filters: Sequence[Checked], values: Mapping[str, Any]) -> int:
         matching = [row[self._key] for row in self._matching(filters)]

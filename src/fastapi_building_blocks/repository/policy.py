@@ -256,7 +256,7 @@ class QueryPolicy:
             raise self.invalid(f"upsert needs values for {', '.join(columns)}")
 
     def check_values(self, values: Mapping[str, Any], kept: Collection[str]) -> dict[str, Any]:
-        """Column values for `update_where`, coerced: known columns only, none of `kept`.
+        """Column values a write sets, coerced: known columns only, none of `kept`.
 
         `kept`: the key and the columns the repository manages itself (version, audit).
         """
@@ -270,15 +270,14 @@ class QueryPolicy:
                 "the key stays, and the repository keeps managed columns itself",
                 refused[0],
             )
-        coerced = {}
-        for name, value in values.items():
-            try:
-                coerced[name] = self.coerce(name, value)
-            except InvalidFilterError as error:
-                raise InvalidValueError(
-                    str(error), table=self.table.name, columns=(name,)
-                ) from error
-        return coerced
+        return {name: self.coerce_value(name, value) for name, value in values.items()}
+
+    def coerce_value(self, field: str, value: Any) -> Any:
+        """`coerce` for a value to be written: InvalidValueError, as a bad body is."""
+        try:
+            return self.coerce(field, value)
+        except InvalidFilterError as error:
+            raise InvalidValueError(str(error), table=self.table.name, columns=(field,)) from error
 
 
 def _shown(value: Any) -> str:

@@ -306,50 +306,67 @@ class SQLAlchemyRepository(Repository[E, K]):
         self,
         key: Any,
         values: Mapping[str, Any],
-        conditions: Sequence[Checked],
+        *,
+        deleted: bool = False,
+        expected_version: Any = None,
         returning: bool = False,
     ) -> tuple[Prepared, dict[str, Any]]:
-        """UPDATE of the row `key` meeting `conditions`, setting `values`; its parameters.
+        """UPDATE of the row `key`, live or `deleted`, at `expected_version` if given,
+        setting `values`; its parameters.
 
-        With `returning` (used by update_fields) the version, if any and not in `values`,
-        is incremented in SQL and the row comes back.
+        The row's state and version are the statement's own conditions, not the filter
+        language's: an update by key is the hottest write, and its shape is known from
+        three flags. With `returning` (used by update_fields) the version, if any and not
+        in `values`, is incremented in SQL and the row comes back.
         """
-        table, version = self.table, self._managed.version
+        table, managed = self.table, self._managed
+        version = managed.version
+        checks_version = expected_version is not None
         bumps = returning and version is not None and version not in values
 
         def build(_: Executor) -> Any:
             changes = _set_clause(values)
             if bumps:
                 changes[str(version)] = table.columns[str(version)] + 1
-            statement = (
-                update(table)
-                .where(
-                    table.columns[self._key] == bindparam("key"),
-                    *sql_conditions.filter_clauses(conditions, prefix="c"),
-                )
-                .values(changes)
-            )
+            state = managed.deleted_condition() if deleted else managed.live_condition()
+            where = [
+                table.columns[self._key] == bindparam("key"),
+                *sql_conditions.filter_clauses(state),  # IS [NOT] NULL: nothing to bind
+            ]
+            if checks_version:
+                where.append(table.columns[str(version)] == bindparam("expected"))
+            statement = update(table).where(*where).values(changes)
             if returning and self._dialect.update_returning:
                 return statement.returning(*table.columns)
             return statement
 
-        shape = ("update", tuple(values), sql_conditions.filter_shape(conditions), returning)
+        shape = ("update", tuple(values), deleted, checks_version, returning)
         params = _set_params(values)
-        params.update(sql_conditions.filter_params(conditions, prefix="c"))
         params["key"] = key
+        if checks_version:
+            params["expected"] = expected_version
         return self._prepared(shape, build, params), params
 
     async def _update_key(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self,
+        key: Any,
+        values: Mapping[str, Any],
+        *,
+        deleted: bool = False,
+        expected_version: Any = None,
     ) -> bool:
-        prepared, params = self._updating(key, values, conditions)
+        prepared, params = self._updating(
+            key, values, deleted=deleted, expected_version=expected_version
+        )
         async with self._connection("write") as connection:
             return await prepared.write(connection, params) > 0
 
     async def _update_returning(
-        self, key: Any, values: Mapping[str, Any], conditions: Sequence[Checked]
+        self, key: Any, values: Mapping[str, Any], expected_version: Any
     ) -> Mapping[Any, Any] | None:
-        prepared, params = self._updating(key, values, conditions, returning=True)
+        prepared, params = self._updating(
+            key, values, expected_version=expected_version, returning=True
+        )
         if self._dialect.update_returning:
             async with self._connection("write") as connection:
                 return await prepared.row(connection, params)
@@ -416,8 +433,8 @@ class SQLAlchemyRepository(Repository[E, K]):
 
 @functools.lru_cache(maxsize=MAX_CACHED_SHAPES)
 def _new_names(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The parameters an UPDATE sets `columns` from: apart from the key's and the
-    conditions' (`c0`, ...), whatever the columns are called."""
+    """The parameters an UPDATE sets `columns` from: apart from `key`, `expected` and the
+    filters' (`f0`, ...), whatever the columns are called."""
     return tuple(f"new_{name}" for name in columns)
 
 
