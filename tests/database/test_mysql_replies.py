@@ -82,6 +82,53 @@ async def test_an_error_reply_is_aiomysqls_error_and_the_connection_goes_on(
     assert await answer(buffered, "SELECT 2") == await answer(own, "SELECT 2")
 
 
+#: Statements whose whole answer is an OK packet: counts of 1, 2 and 3 bytes, an insert
+#: id, a message, a warning, and a transaction's status.
+OK_REPLIES = [
+    "CREATE TEMPORARY TABLE answered (id INT AUTO_INCREMENT PRIMARY KEY, n INT, s CHAR(2))",
+    "INSERT INTO answered (n) VALUES (1), (2), (3)",
+    "INSERT INTO answered (n) SELECT seq FROM seq_1_to_70000",
+    "UPDATE answered SET n = n + 1 WHERE id <= 300",
+    "UPDATE answered SET n = n + 1",
+    "INSERT IGNORE INTO answered (id, n) VALUES (1, 1)",
+    "BEGIN",
+    "DELETE FROM answered WHERE id > 10",
+    "COMMIT",
+]
+
+
+def ok_result(connection: Any, result: Any) -> tuple[Any, ...]:
+    return (
+        result.affected_rows, result.insert_id, result.server_status,
+        result.warning_count, result.message, result.has_next, connection.server_status,
+    )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate entry")  # aiomysql shows the warning
+async def test_an_ok_reply_reads_as_aiomysql_reads_it(pair: tuple[Any, Any]) -> None:
+    own, buffered = pair
+    counts = []
+    for sql in OK_REPLIES:
+        answers = []
+        for connection in (own, buffered):
+            async with connection.cursor() as cursor:
+                await cursor.execute(sql)
+                answers.append(ok_result(connection, cursor._result))
+        assert answers[0] == answers[1], sql
+        counts.append(answers[0][0])
+    assert max(counts) == 70_003  # a count that takes 3 bytes to write was read
+
+
+async def test_begin_and_commit_leave_the_server_status_aiomysql_reads(
+    pair: tuple[Any, Any],
+) -> None:
+    own, buffered = pair
+    for step in ("begin", "commit"):
+        for connection in (own, buffered):
+            await getattr(connection, step)()
+        assert buffered.server_status == own.server_status, step
+
+
 class CountingStream:
     """The connection's stream, counting the waits for its bytes."""
 

@@ -12,8 +12,9 @@ This subclass changes how the bytes are read, never what they mean:
   an await (a reply of one row is 11 packets, mostly in one segment);
 - a column description is parsed once per distinct packet: the server sends the same
   bytes for the same column of the same query, so equal bytes are the same description;
-- a row's values are read from the packet's bytes by index.
-Everything else (OK, error and EOF packets, LOCAL INFILE, unbuffered results, the
+- a row's values, and an OK reply's counts and status (every write's whole answer), are
+  read from the packet's bytes by index.
+Everything else (error and EOF packets, LOCAL INFILE, unbuffered results, the
 handshake) is aiomysql's and PyMySQL's own code, given the same packets.
 
 Written here because no maintained asyncio MySQL driver that SQLAlchemy supports reads
@@ -30,7 +31,7 @@ from typing import Any
 
 import aiomysql
 from aiomysql.connection import MySQLResult
-from pymysql.constants import CR
+from pymysql.constants import CR, SERVER_STATUS
 from pymysql.err import InternalError, OperationalError
 from pymysql.protocol import FieldDescriptorPacket, MysqlPacket
 
@@ -138,6 +139,13 @@ class BufferedReplies(aiomysql.Connection):  # type: ignore[misc]
             )
         self._next_seq_id = (self._next_seq_id + 1) % 256
 
+    async def _read_ok_packet(self) -> bool:  # BEGIN, COMMIT, ROLLBACK, ping
+        packet = await self._read_packet()
+        if not packet.is_ok_packet():
+            raise OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "Command Out of Sync")
+        self.server_status = _ok_reply(packet.get_all_data())[2]
+        return True
+
     async def _read_query_result(self, unbuffered: bool = False) -> None:
         if unbuffered:  # rows read one by one as the caller asks: aiomysql's own
             await super()._read_query_result(unbuffered)
@@ -156,6 +164,13 @@ class _BufferedResult(MySQLResult):  # type: ignore[misc]
     there already."""
 
     connection: BufferedReplies | None
+
+    def _read_ok_packet(self, first_packet: MysqlPacket) -> None:
+        (
+            self.affected_rows, self.insert_id, self.server_status, self.warning_count,
+            self.message,
+        ) = _ok_reply(first_packet.get_all_data())  # fmt: skip
+        self.has_next = self.server_status & SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
 
     async def _read_rowdata_packet(self) -> None:
         connection = self.connection
@@ -177,6 +192,26 @@ class _BufferedResult(MySQLResult):  # type: ignore[misc]
         self.rows = tuple(rows)
 
 
+def _ok_reply(payload: bytes) -> tuple[int, int, int, int, bytes]:
+    """An OK packet's affected rows, insert id, server status, warnings and message, as
+    PyMySQL's `OKPacketWrapper` reads them (the first byte is the OK marker)."""
+    affected_rows, position = _length_coded(payload, 1)
+    insert_id, position = _length_coded(payload, position)
+    status = payload[position] | payload[position + 1] << 8
+    warnings = payload[position + 2] | payload[position + 3] << 8
+    return affected_rows, insert_id, status, warnings, payload[position + 4 :]
+
+
+def _length_coded(payload: bytes, position: int) -> tuple[int, int]:
+    """The length-coded integer at `position`, and the position after it."""
+    first = payload[position]
+    if first < _NULL:
+        return first, position + 1
+    size = _LENGTH_SIZES[first]
+    start = position + 1
+    return int.from_bytes(payload[start : start + size], "little"), start + size
+
+
 def _row(payload: bytes, converters: list[tuple[str | None, Any]]) -> tuple[Any, ...]:
     """A text-protocol row: each value length-coded, then decoded and converted as
     PyMySQL's `_read_row_from_packet` does."""
@@ -185,7 +220,7 @@ def _row(payload: bytes, converters: list[tuple[str | None, Any]]) -> tuple[Any,
     for encoding, converter in converters:
         if position >= end:  # a row shorter than its columns (PyMySQL's rule)
             break
-        length = payload[position]
+        length = payload[position]  # `_length_coded`'s rule, inline: once per value
         position += 1
         if length >= _NULL:
             if length == _NULL:
