@@ -354,7 +354,8 @@ class Repository(ABC, Generic[E, K]):
             values[version] = expected + 1
         self._policy.check_row(values)
         if await self._update_key(key, values, expected_version=expected):
-            return self._row_to_entity({**original, **values})
+            original.update(values)
+            return self._row_to_entity(original)
         raise await self._why_not_updated(key, expected)
 
     @observed("update_fields")
