@@ -161,16 +161,19 @@ async def test_a_page_of_rows_is_read_in_a_few_waits_not_two_per_packet(
     assert waits["buffered"] <= 3
 
 
-async def test_a_column_description_is_parsed_once_per_distinct_column(
+async def test_a_results_columns_are_worked_out_once_per_distinct_set(
     pair: tuple[Any, Any],
 ) -> None:
     _, buffered = pair
-    described = []
+    results = []
     for _ in range(2):
         async with buffered.cursor() as cursor:
             await cursor.execute("SELECT 1 AS one, 'a' AS letter")
-            described.append(cursor._result.fields)
-    assert all(a is b for a, b in zip(*described, strict=True))
+            results.append(cursor._result)
+    first, second = results
+    assert all(a is b for a, b in zip(first.fields, second.fields, strict=True))
+    assert first.description is second.description
+    assert first.fields is not second.fields  # each result's list is its own, as in aiomysql
 
 
 async def test_the_description_cache_is_bounded(
@@ -179,9 +182,10 @@ async def test_the_description_cache_is_bounded(
     own, buffered = pair
     monkeypatch.setattr(aiomysql_replies, "MAX_CACHED_DESCRIPTIONS", 8)
     monkeypatch.setattr(aiomysql_replies, "_DESCRIPTIONS", {})
+    monkeypatch.setattr(aiomysql_replies, "_RESULTS", {})
     sizes = []
     for n in range(30):
         await answer(buffered, f"SELECT 1 AS column_{n}")
-        sizes.append(len(aiomysql_replies._DESCRIPTIONS))
-    assert max(sizes) == 8
+        sizes.append((len(aiomysql_replies._DESCRIPTIONS), len(aiomysql_replies._RESULTS)))
+    assert max(sizes) == (8, 8)
     assert await answer(buffered, "SELECT 1 AS last") == await answer(own, "SELECT 1 AS last")
