@@ -96,6 +96,10 @@ class ManagedColumns:
     def deleted_condition(self) -> list[Checked]:
         return [self._deleted] if self._deleted is not None else []
 
+    def state_condition(self, deleted: bool) -> list[Checked]:
+        """The row is live, or with `deleted` soft-deleted: what an update by key requires."""
+        return self.deleted_condition() if deleted else self.live_condition()
+
     def update_columns(self, values: Mapping[str, Any], conflict: tuple[str, ...]) -> list[str]:
         """Columns an upsert overwrites when the row exists: not the key, not creation facts.
 

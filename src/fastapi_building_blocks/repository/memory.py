@@ -354,8 +354,7 @@ class InMemoryRepository(Repository[E, K]):
         """The row an update by key may change: live (or soft-deleted), at the version."""
         row = self._rows.get(key)
         managed = self._managed
-        state = managed.deleted_condition() if deleted else managed.live_condition()
-        if row is None or not memory_conditions.matches_all(state, row):
+        if row is None or not memory_conditions.matches_all(managed.state_condition(deleted), row):
             return None
         if expected_version is not None and row[str(managed.version)] != expected_version:
             return None

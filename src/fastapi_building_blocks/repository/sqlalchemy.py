@@ -328,10 +328,10 @@ class SQLAlchemyRepository(Repository[E, K]):
             changes = _set_clause(values)
             if bumps:
                 changes[str(version)] = table.columns[str(version)] + 1
-            state = managed.deleted_condition() if deleted else managed.live_condition()
             where = [
                 table.columns[self._key] == bindparam("key"),
-                *sql_conditions.filter_clauses(state),  # IS [NOT] NULL: nothing to bind
+                # IS [NOT] NULL: nothing to bind
+                *sql_conditions.filter_clauses(managed.state_condition(deleted)),
             ]
             if checks_version:
                 where.append(table.columns[str(version)] == bindparam("expected"))
